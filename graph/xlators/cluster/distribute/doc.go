@@ -1,0 +1,22 @@
+// Package distribute is the cluster/distribute translator: GlusterFS's DHT (xlators/cluster/dht)
+// in Go, compatible with its on-disk format so a GlusterFS volume can be adopted in place.
+//
+// Placement: a file lives on the subvolume whose hash range, in its parent directory's layout,
+// holds the Davies-Meyer hash of its name (DMHash, gf_dm_hashfn bit-exact; names matching
+// rsync-hash-regex hash as their submatch). Each brick's copy of a directory carries its range in
+// the xattr trusted.glusterfs.dht: 16 bytes, four big-endian uint32s — commit hash, hash type (0
+// Davies-Meyer, 1 user-set), start, stop. New directories get ranges split evenly (or weighted
+// by brick size) over the subvolumes sorted by name, starting at hash(path) mod N
+// (dht_selfheal_layout_new_directory). A file whose name hashes elsewhere than its data (after a
+// rename) is reached through a link file on the hashed subvolume: a zero-size file of mode
+// ---------T with trusted.glusterfs.dht.linkto = the data subvolume's name and a NUL.
+//
+// readdir d_off cookies encode the subvolume index with GlusterFS's gf_itransform scheme (small
+// offsets: off*N+index; offsets with high bits set: top bit | (off>>1 with low bits cleared) |
+// index). GlusterFS applies it at the protocol/client leaves with the graph's leaf count; Weft
+// applies it in distribute itself with its subvolume count, since the cookie is opaque to every
+// consumer above.
+//
+// The golden vectors in testdata/ were recorded from a real GlusterFS 10.3 volume (see the file
+// headers); the tests check placement, new-directory layouts and fix-layout against them.
+package distribute
