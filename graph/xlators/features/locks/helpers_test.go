@@ -78,9 +78,13 @@ func as(client, lkOwner string) context.Context {
 
 func newFD(g graph.GFID) *graph.FD { return graph.NewFD(nil, g, unix.O_RDWR) }
 
-func wr(start, n int64) *graph.Flock { return &graph.Flock{Type: graph.LockWrite, Start: start, Len: n} }
+func wr(start, n int64) *graph.Flock {
+	return &graph.Flock{Type: graph.LockWrite, Start: start, Len: n}
+}
 func rd(start, n int64) *graph.Flock { return &graph.Flock{Type: graph.LockRead, Start: start, Len: n} }
-func un(start, n int64) *graph.Flock { return &graph.Flock{Type: graph.LockUnlock, Start: start, Len: n} }
+func un(start, n int64) *graph.Flock {
+	return &graph.Flock{Type: graph.LockUnlock, Start: start, Len: n}
+}
 
 // posixState lists the granted POSIX pieces of gfid as "owner:type[start,end]", sorted.
 func posixState(x *Locks, g graph.GFID) []string {

@@ -67,7 +67,7 @@ func TestPosixSemanticsTable(t *testing.T) {
 		{"len 0 runs to EOF and unlock keeps the tail", []step{
 			{"A", graph.SetLk, wr(100, 0), 0},
 			{"A", graph.SetLk, un(200, 100), 0},
-			{"B", graph.SetLk, wr(1 << 40, 1), unix.EAGAIN},
+			{"B", graph.SetLk, wr(1<<40, 1), unix.EAGAIN},
 			{"B", graph.SetLk, wr(250, 10), 0},
 		}, []string{"A:w[100,199]", "A:w[300,EOF]", "B:w[250,259]"}},
 		{"unlock to EOF", []step{
