@@ -1,0 +1,9 @@
+//go:build linux
+
+package server
+
+import "github.com/weftfs/weft/graph/rpc"
+
+const defaultTransport = "epoll"
+
+func epollTransport() (rpc.Transport, error) { return rpc.DefaultTransport(), nil }
