@@ -22,8 +22,8 @@ import (
 // Errors Dispatch returns instead of a reply body; the RPC layer turns them into accept_stat
 // values (RFC 5531 §9).
 var (
-	ErrGarbageArgs = errors.New("nfs3: arguments could not be decoded")
-	ErrProcUnavail = errors.New("nfs3: procedure unavailable")
+	ErrGarbageArgs = xdr.ErrGarbageArgs
+	ErrProcUnavail = xdr.ErrProcUnavail
 )
 
 var (

@@ -173,3 +173,10 @@ func (w *Writer) String(s string) {
 
 // OpaqueSize returns the encoded size of variable-length opaque data of n bytes.
 func OpaqueSize(n int) int { return 4 + n + pad(n) }
+
+// Outcomes of a gateway program's Dispatch that are not a reply body; the RPC wiring turns them
+// into accept_stat values (RFC 5531 §9: GARBAGE_ARGS, PROC_UNAVAIL).
+var (
+	ErrGarbageArgs = errors.New("rpc: arguments could not be decoded")
+	ErrProcUnavail = errors.New("rpc: procedure unavailable")
+)
