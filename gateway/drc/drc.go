@@ -29,13 +29,13 @@ type State int
 
 // Begin outcomes.
 const (
-	New        State = iota // not seen: execute it, then call Finish (or Abort)
+	Miss       State = iota // not seen: execute it, then call Finish (or Abort)
 	InProgress              // being executed now: drop this retransmission
 	Done                    // completed: send the saved reply
 )
 
 func (s State) String() string {
-	return [...]string{"new", "in-progress", "done"}[s]
+	return [...]string{"miss", "in-progress", "done"}[s]
 }
 
 // Cache is a bounded duplicate request cache. It is safe for concurrent use.
@@ -64,7 +64,7 @@ func New(max int) *Cache {
 	return &Cache{max: max, m: map[Key]*entry{}, lru: list.New()}
 }
 
-// Begin looks k up. For New, the key is now in progress; the caller must Finish or Abort it.
+// Begin looks k up. For Miss, the key is now in progress; the caller must Finish or Abort it.
 // For Done, reply is the saved reply (the caller must not modify it).
 func (c *Cache) Begin(k Key) (State, []byte) {
 	c.mu.Lock()
@@ -80,10 +80,10 @@ func (c *Cache) Begin(k Key) (State, []byte) {
 	}
 	c.misses++
 	c.m[k] = &entry{key: k}
-	return New, nil
+	return Miss, nil
 }
 
-// Finish saves the reply of a call begun with New (a copy is kept).
+// Finish saves the reply of a call begun with Miss (a copy is kept).
 func (c *Cache) Finish(k Key, reply []byte) {
 	c.mu.Lock()
 	defer c.mu.Unlock()
@@ -100,7 +100,7 @@ func (c *Cache) Finish(k Key, reply []byte) {
 	}
 }
 
-// Abort forgets a call begun with New that produced no reply to save.
+// Abort forgets a call begun with Miss that produced no reply to save.
 func (c *Cache) Abort(k Key) {
 	c.mu.Lock()
 	defer c.mu.Unlock()

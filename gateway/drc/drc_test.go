@@ -11,7 +11,7 @@ var cl = netip.MustParseAddr("192.0.2.1")
 func TestLifecycle(t *testing.T) {
 	c := New(2)
 	k := NewKey(cl, 7, 100003, 3, 8, []byte("create a"))
-	if st, _ := c.Begin(k); st != New {
+	if st, _ := c.Begin(k); st != Miss {
 		t.Fatalf("first: %v", st)
 	}
 	if st, _ := c.Begin(k); st != InProgress {
@@ -24,11 +24,11 @@ func TestLifecycle(t *testing.T) {
 	}
 	// Same xid, different arguments: a different call.
 	k2 := NewKey(cl, 7, 100003, 3, 8, []byte("create b"))
-	if st, _ := c.Begin(k2); st != New {
+	if st, _ := c.Begin(k2); st != Miss {
 		t.Fatalf("other args: %v", st)
 	}
 	c.Abort(k2)
-	if st, _ := c.Begin(k2); st != New {
+	if st, _ := c.Begin(k2); st != Miss {
 		t.Fatal("aborted key not forgotten")
 	}
 	c.Finish(k2, []byte("r2"))
@@ -43,7 +43,7 @@ func TestLifecycle(t *testing.T) {
 	if c.Len() != 2 {
 		t.Fatalf("len %d", c.Len())
 	}
-	if st, _ := c.Begin(k2); st != New {
+	if st, _ := c.Begin(k2); st != Miss {
 		t.Fatal("LRU entry not evicted")
 	}
 	h, d, _ := c.Stats()
@@ -62,7 +62,7 @@ func TestConcurrentSingleExecution(t *testing.T) {
 		wg.Add(1)
 		go func() {
 			defer wg.Done()
-			if st, _ := c.Begin(k); st == New {
+			if st, _ := c.Begin(k); st == Miss {
 				mu.Lock()
 				news++
 				mu.Unlock()
