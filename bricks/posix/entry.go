@@ -338,7 +338,13 @@ func (p *Posix) Create(ctx context.Context, loc *graph.Loc, flags int, mode uint
 		return f, nil
 	})
 	if err != nil && graph.Errno(err) == unix.EEXIST && flags&unix.O_EXCL == 0 {
-		return p.createExisting(ctx, loc, flags, fd, xdata)
+		// The name exists (as opposed to a GFID conflict): open what is there.
+		if e, rerr := p.resolveEntry(loc); rerr == nil {
+			var st unix.Stat_t
+			if unix.Fstatat(p.rootFD, e.rel, &st, unix.AT_SYMLINK_NOFOLLOW) == nil {
+				return p.createExisting(ctx, loc, flags, fd, xdata)
+			}
+		}
 	}
 	if err != nil {
 		return r, err

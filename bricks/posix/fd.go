@@ -504,7 +504,7 @@ func (p *Posix) Readdirp(ctx context.Context, fd *graph.FD, size uint32, offset 
 			if unix.Fstat(f.fd, &st) != nil {
 				continue
 			}
-			path = dirProc[:len(dirProc)-1]
+			path = dirProc + "."
 			d.Stat = iattOf(&st, f.gfid)
 		case d.Name == ".." && f.gfid.IsRoot():
 			if unix.Fstat(f.fd, &st) != nil {
@@ -564,4 +564,3 @@ func (p *Posix) Entrylk(ctx context.Context, volume string, loc *graph.Loc, base
 func (p *Posix) Fentrylk(ctx context.Context, volume string, fd *graph.FD, basename string, cmd graph.EntrylkCmd, typ graph.EntrylkType, xdata graph.Xdata) (graph.Xdata, error) {
 	return nil, graph.Errorf(unix.ENOSYS, "posix: fentrylk: load features/locks above posix")
 }
-

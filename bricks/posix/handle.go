@@ -346,4 +346,3 @@ func parseDirents(buf []byte, fn func(rawDirent) bool) {
 		buf = buf[reclen:]
 	}
 }
-

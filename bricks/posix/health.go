@@ -128,4 +128,3 @@ func (p *Posix) setHealth(err error) {
 
 // Healthy reports whether the last health check passed (statedump and tests).
 func (p *Posix) Healthy() bool { return !p.down.Load() }
-
