@@ -1,0 +1,178 @@
+package server_test
+
+import (
+	"bufio"
+	"fmt"
+	"net"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"strings"
+	"sync"
+	"syscall"
+	"testing"
+	"time"
+)
+
+var (
+	buildOnce sync.Once
+	weftBin   string
+	buildErr  error
+	binDir    string
+)
+
+// TestMain removes the directory of the weft binary built (once) for the process tests.
+func TestMain(m *testing.M) {
+	code := m.Run()
+	if binDir != "" {
+		os.RemoveAll(binDir)
+	}
+	os.Exit(code)
+}
+
+// weftBinary builds ./cmd/weft once per test binary run.
+func weftBinary(t testing.TB) string {
+	t.Helper()
+	buildOnce.Do(func() {
+		binDir, buildErr = os.MkdirTemp("", "weft-bin-")
+		if buildErr != nil {
+			return
+		}
+		weftBin = filepath.Join(binDir, "weft")
+		cmd := exec.Command("go", "build", "-o", weftBin, "./cmd/weft")
+		cmd.Dir = "../.."
+		out, err := cmd.CombinedOutput()
+		if err != nil {
+			buildErr = fmt.Errorf("go build ./cmd/weft: %v\n%s", err, out)
+		}
+	})
+	if buildErr != nil {
+		t.Fatal(buildErr)
+	}
+	return weftBin
+}
+
+// freePort returns a loopback TCP port that was free a moment ago.
+func freePort(t testing.TB) int {
+	t.Helper()
+	l, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer l.Close()
+	return l.Addr().(*net.TCPAddr).Port
+}
+
+// brickProc is a `weft brick` process.
+type brickProc struct {
+	t       testing.TB
+	dir     string
+	volfile string
+	addr    string
+	cmd     *exec.Cmd
+	logMu   sync.Mutex
+	log     strings.Builder
+	exited  chan struct{}
+}
+
+func writeBrickVolfile(t testing.TB, dir, secret string) string {
+	t.Helper()
+	data := filepath.Join(dir, "data")
+	if err := os.MkdirAll(data, 0o755); err != nil {
+		t.Fatal(err)
+	}
+	sec := ""
+	if secret != "" {
+		sec = "    option auth.secret " + secret + "\n"
+	}
+	vf := fmt.Sprintf(`volume brick-posix
+    type storage/posix
+    option directory %s
+    option health-check-interval 0
+end-volume
+
+volume brick-locks
+    type features/locks
+    subvolumes brick-posix
+end-volume
+
+volume brick-server
+    type protocol/server
+    option listen 127.0.0.1:1
+%s    subvolumes brick-locks
+end-volume
+`, data, sec)
+	p := filepath.Join(dir, "brick.vol")
+	if err := os.WriteFile(p, []byte(vf), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	return p
+}
+
+// startBrickProc runs `weft brick --volfile V --listen addr` and waits until the port accepts.
+func startBrickProc(t testing.TB, volfile, addr string) *brickProc {
+	t.Helper()
+	bp := &brickProc{t: t, volfile: volfile, addr: addr, exited: make(chan struct{})}
+	bp.cmd = exec.Command(weftBinary(t), "brick", "--volfile", volfile, "--listen", addr, "--log-level", "info")
+	stderr, err := bp.cmd.StderrPipe()
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := bp.cmd.Start(); err != nil {
+		t.Fatal(err)
+	}
+	go func() {
+		sc := bufio.NewScanner(stderr)
+		for sc.Scan() {
+			bp.logMu.Lock()
+			bp.log.WriteString(sc.Text() + "\n")
+			bp.logMu.Unlock()
+		}
+		_ = bp.cmd.Wait()
+		close(bp.exited)
+	}()
+	t.Cleanup(bp.stop)
+	deadline := time.Now().Add(10 * time.Second)
+	for time.Now().Before(deadline) {
+		select {
+		case <-bp.exited:
+			t.Fatalf("brick exited at start:\n%s", bp.logs())
+		default:
+		}
+		if c, err := net.DialTimeout("tcp", addr, 100*time.Millisecond); err == nil {
+			c.Close()
+			return bp
+		}
+		time.Sleep(20 * time.Millisecond)
+	}
+	t.Fatalf("brick did not listen on %s:\n%s", addr, bp.logs())
+	return nil
+}
+
+func (bp *brickProc) logs() string {
+	bp.logMu.Lock()
+	defer bp.logMu.Unlock()
+	return bp.log.String()
+}
+
+func (bp *brickProc) kill9() {
+	_ = bp.cmd.Process.Signal(syscall.SIGKILL)
+	<-bp.exited
+}
+
+// stop sends SIGTERM and waits for a clean exit.
+func (bp *brickProc) stop() {
+	select {
+	case <-bp.exited:
+		return
+	default:
+	}
+	_ = bp.cmd.Process.Signal(syscall.SIGTERM)
+	select {
+	case <-bp.exited:
+	case <-time.After(10 * time.Second):
+		_ = bp.cmd.Process.Kill()
+		<-bp.exited
+		bp.t.Errorf("brick did not stop on SIGTERM within 10s")
+	}
+}
