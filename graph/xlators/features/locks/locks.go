@@ -406,6 +406,10 @@ func (x *Locks) lk(ctx context.Context, fd *graph.FD, cmd graph.LkCmd, lock *gra
 		p.mu.Unlock()
 		return graph.Flock{}, errAgain("SETLK "+typeName(req.typ), gfid, c.String())
 	}
+	if err := ctx.Err(); err != nil {
+		p.mu.Unlock()
+		return graph.Flock{}, fmt.Errorf("locks: SETLKW on %s: cancelled before waiting: %w: %w", gfid, unix.EINTR, err)
+	}
 	// A SETLKW that must wait first gives up the owner's own locks in its range, as GlusterFS's
 	// pl_send_prelock_unlock does: two readers upgrading the same range would otherwise wait for
 	// each other forever.
