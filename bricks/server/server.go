@@ -517,3 +517,6 @@ func (s *Server) OpenFDs() int {
 	}
 	return n
 }
+
+// RPCServer returns the underlying RPC server (tests, statedump).
+func (s *Server) RPCServer() *rpc.Server { return s.rpc }
