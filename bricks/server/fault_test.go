@@ -241,8 +241,8 @@ func (r *rawConn) reply() (int, []byte) {
 		return -1, nil
 	}
 	d := proto.NewDecoder(body)
-	d.Uint32() // xid
-	d.Uint32() // REPLY
+	d.Uint32()           // xid
+	d.Uint32()           // REPLY
 	if d.Uint32() != 0 { // MSG_DENIED
 		return 100, nil
 	}

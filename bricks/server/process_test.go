@@ -66,7 +66,6 @@ func freePort(t testing.TB) int {
 // brickProc is a `weft brick` process.
 type brickProc struct {
 	t       testing.TB
-	dir     string
 	volfile string
 	addr    string
 	cmd     *exec.Cmd
