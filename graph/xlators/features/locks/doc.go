@@ -30,7 +30,10 @@
 // locks in the requested range, as GlusterFS's pl_send_prelock_unlock does, so two readers that
 // both upgrade the same range cannot wait for each other forever; there is no other deadlock
 // detection (GlusterFS has none either, and EDEADLK across clients would need the wait-for
-// graph of every brick). Cancelling the request's context removes the waiter and returns an
+// graph of every brick). The released range stays released if the wait then fails or is
+// cancelled (as in GlusterFS); a request whose context is already done when it would have to
+// wait fails with EINTR without touching the owner's locks. Cancelling the request's context
+// while it waits removes the waiter and returns an
 // error wrapping EINTR and the context's error; a waiter granted before the cancellation is
 // noticed keeps its lock and succeeds, as fcntl does when a signal arrives too late.
 //

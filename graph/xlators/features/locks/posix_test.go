@@ -476,3 +476,69 @@ func TestLkWithoutGFID(t *testing.T) {
 	_, _, err = x.Lk(as("c", "A"), nil, graph.SetLk, wr(0, 1), nil)
 	wantErrno(t, err, unix.EBADF)
 }
+
+func TestSetlkwAlreadyCancelledKeepsOwnLocks(t *testing.T) {
+	x, _ := newStack(t, nil)
+	g := graph.NewGFID()
+	fd := newFD(g)
+	defer fd.Unref()
+	for _, who := range []string{"A", "B"} {
+		if _, _, err := x.Lk(as("c", who), fd, graph.SetLk, rd(0, 10), nil); err != nil {
+			t.Fatal(err)
+		}
+	}
+	ctx, cancel := context.WithCancel(as("c", "A"))
+	cancel()
+	_, _, err := x.Lk(ctx, fd, graph.SetLkW, wr(0, 10), nil)
+	wantErrno(t, err, unix.EINTR)
+	if got := posixState(x, g); !reflect.DeepEqual(got, []string{"A:r[0,9]", "B:r[0,9]"}) {
+		t.Fatalf("locks %q", got)
+	}
+	// A grantable request succeeds even with a cancelled context, like fcntl without a wait.
+	if _, _, err := x.Lk(ctx, fd, graph.SetLkW, rd(20, 1), nil); err != nil {
+		t.Fatal(err)
+	}
+}
+
+// TestSetlkwCancelRacesGrant cancels a waiter while the holder unlocks: whatever wins, the
+// outcome is consistent — success means the waiter holds the lock, EINTR means it holds none.
+func TestSetlkwCancelRacesGrant(t *testing.T) {
+	x, _ := newStack(t, nil)
+	g := graph.NewGFID()
+	fd := newFD(g)
+	defer fd.Unref()
+	rounds := 200
+	if testing.Short() {
+		rounds = 50
+	}
+	outcomes := map[bool]int{}
+	for range rounds {
+		if _, _, err := x.Lk(as("c1", "A"), fd, graph.SetLk, wr(0, 0), nil); err != nil {
+			t.Fatal(err)
+		}
+		ctx, cancel := context.WithCancel(as("c2", "B"))
+		ch := async(func() error { _, _, err := x.Lk(ctx, fd, graph.SetLkW, wr(0, 0), nil); return err })
+		waitBlocked(t, x, 1)
+		var wg sync.WaitGroup
+		wg.Go(cancel)
+		wg.Go(func() {
+			if _, _, err := x.Lk(as("c1", "A"), fd, graph.SetLk, un(0, 0), nil); err != nil {
+				t.Error(err)
+			}
+		})
+		wg.Wait()
+		err := waitFor(t, ch, 5*time.Second, "raced waiter")
+		held := reflect.DeepEqual(posixState(x, g), []string{"B:w[0,EOF]"})
+		switch {
+		case err == nil && held:
+		case graph.Errno(err) == unix.EINTR && posixState(x, g) == nil:
+		default:
+			t.Fatalf("err %v with locks %q", err, posixState(x, g))
+		}
+		outcomes[err == nil]++
+		if _, _, err := x.Lk(as("c2", "B"), fd, graph.SetLk, un(0, 0), nil); err != nil {
+			t.Fatal(err)
+		}
+	}
+	t.Logf("granted %d, cancelled %d", outcomes[true], outcomes[false])
+}
