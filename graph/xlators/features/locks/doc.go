@@ -33,9 +33,9 @@
 // graph of every brick). The released range stays released if the wait then fails or is
 // cancelled (as in GlusterFS); a request whose context is already done when it would have to
 // wait fails with EINTR without touching the owner's locks. Cancelling the request's context
-// while it waits removes the waiter and returns an
-// error wrapping EINTR and the context's error; a waiter granted before the cancellation is
-// noticed keeps its lock and succeeds, as fcntl does when a signal arrives too late.
+// while it waits removes the waiter and returns an error wrapping EINTR and the context's
+// error; a waiter granted before the cancellation is noticed keeps its lock and succeeds, as
+// fcntl does when a signal arrives too late.
 //
 // Fairness: blocked SETLKW requests are granted in order of arrival as soon as they no longer
 // conflict with granted locks (repeatedly, since a grant can be a downgrade). A new request is
