@@ -175,6 +175,9 @@ func (p *Posix) Lookup(ctx context.Context, loc *graph.Loc, xdata graph.Xdata) (
 		if r.PostParent, err = p.statRel(e.parentRel); err != nil {
 			return r, err
 		}
+		if err := need(ctx, &r.PostParent, unix.X_OK, "no search permission on the directory of "+e.rel); err != nil {
+			return r, err
+		}
 		var st unix.Stat_t
 		if err := p.lstatRel(e.rel, &st); err != nil {
 			return r, err
@@ -230,6 +233,9 @@ func (p *Posix) createCommon(ctx context.Context, loc *graph.Loc, xdata graph.Xd
 		return r, -1, err
 	}
 	if r.PreParent, err = p.statRel(e.parentRel); err != nil {
+		return r, -1, err
+	}
+	if err := need(ctx, &r.PreParent, unix.W_OK|unix.X_OK, "no permission to create in the directory of "+e.rel); err != nil {
 		return r, -1, err
 	}
 	var st unix.Stat_t
@@ -363,6 +369,12 @@ func (p *Posix) createExisting(ctx context.Context, loc *graph.Loc, flags int, f
 	if r.PreParent, err = p.statRel(e.parentRel); err != nil {
 		return r, err
 	}
+	if err := need(ctx, &r.PreParent, unix.X_OK, "no search permission on the directory of "+e.rel); err != nil {
+		return r, err
+	}
+	if err := p.needRel(ctx, e.rel, accessMask(flags), "no permission to open "+e.rel); err != nil {
+		return r, err
+	}
 	oflags := openFlags(flags)
 	kfd, err := unix.Openat(p.rootFD, e.rel, oflags, 0)
 	if err != nil {
@@ -415,6 +427,12 @@ func (p *Posix) Unlink(ctx context.Context, loc *graph.Loc, flags int, xdata gra
 	if st.Mode&unix.S_IFMT == unix.S_IFDIR {
 		return r, graph.Errorf(unix.EISDIR, "posix: unlink %s", e.rel)
 	}
+	if err := need(ctx, &r.PreParent, unix.W_OK|unix.X_OK, "no permission to unlink in the directory of "+e.rel); err != nil {
+		return r, err
+	}
+	if err := p.needSticky(ctx, e, &st); err != nil {
+		return r, err
+	}
 	g, err := p.getGFIDPath(e.rel)
 	if err != nil {
 		return r, err
@@ -447,6 +465,12 @@ func (p *Posix) Rmdir(ctx context.Context, loc *graph.Loc, flags int, xdata grap
 	}
 	if st.Mode&unix.S_IFMT != unix.S_IFDIR {
 		return r, graph.Errorf(unix.ENOTDIR, "posix: rmdir %s", e.rel)
+	}
+	if err := need(ctx, &r.PreParent, unix.W_OK|unix.X_OK, "no permission to rmdir in the directory of "+e.rel); err != nil {
+		return r, err
+	}
+	if err := p.needSticky(ctx, e, &st); err != nil {
+		return r, err
 	}
 	g, err := p.getGFIDPath(e.rel)
 	if err != nil {
@@ -490,6 +514,9 @@ func (p *Posix) Link(ctx context.Context, oldLoc, newLoc *graph.Loc, xdata graph
 	if r.PreParent, err = p.statRel(e.parentRel); err != nil {
 		return r, err
 	}
+	if err := need(ctx, &r.PreParent, unix.W_OK|unix.X_OK, "no permission to link in the directory of "+e.rel); err != nil {
+		return r, err
+	}
 	if err := unix.Linkat(p.rootFD, oldRel, p.rootFD, e.rel, 0); err != nil {
 		return r, wrap(err, "link", e.rel)
 	}
@@ -530,8 +557,17 @@ func (p *Posix) Rename(ctx context.Context, oldLoc, newLoc *graph.Loc, xdata gra
 	if r.PreNewParent, err = p.statRel(dst.parentRel); err != nil {
 		return r, err
 	}
+	if err := need(ctx, &r.PreOldParent, unix.W_OK|unix.X_OK, "no permission to rename from the directory of "+src.rel); err != nil {
+		return r, err
+	}
+	if err := need(ctx, &r.PreNewParent, unix.W_OK|unix.X_OK, "no permission to rename into the directory of "+dst.rel); err != nil {
+		return r, err
+	}
 	var sst, dstSt unix.Stat_t
 	if err := p.lstatRel(src.rel, &sst); err != nil {
+		return r, err
+	}
+	if err := p.needSticky(ctx, src, &sst); err != nil {
 		return r, err
 	}
 	sg, err := p.getGFIDPath(src.rel)
@@ -542,6 +578,9 @@ func (p *Posix) Rename(ctx context.Context, oldLoc, newLoc *graph.Loc, xdata gra
 	dstExists := unix.Fstatat(p.rootFD, dst.rel, &dstSt, unix.AT_SYMLINK_NOFOLLOW) == nil
 	if dstExists {
 		if dg, err = p.getGFIDPath(dst.rel); err != nil {
+			return r, err
+		}
+		if err := p.needSticky(ctx, dst, &dstSt); err != nil {
 			return r, err
 		}
 	}

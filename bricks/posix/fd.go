@@ -68,6 +68,9 @@ func (p *Posix) Open(ctx context.Context, loc *graph.Loc, flags int, fd *graph.F
 	if err != nil {
 		return nil, err
 	}
+	if err := p.needRel(ctx, rel, accessMask(flags), "no permission to open "+loc.String()); err != nil {
+		return nil, err
+	}
 	oflags := openFlags(flags)
 	kfd, err := unix.Openat(p.rootFD, rel, oflags, 0)
 	if err != nil {
@@ -92,6 +95,9 @@ func (p *Posix) Opendir(ctx context.Context, loc *graph.Loc, fd *graph.FD, xdata
 	}
 	rel, err := p.resolveInode(loc)
 	if err != nil {
+		return nil, err
+	}
+	if err := p.needRel(ctx, rel, unix.R_OK, "no permission to read directory "+loc.String()); err != nil {
 		return nil, err
 	}
 	kfd, err := unix.Openat(p.rootFD, rel, unix.O_RDONLY|unix.O_DIRECTORY|unix.O_CLOEXEC|unix.O_NOFOLLOW, 0)

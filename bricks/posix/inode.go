@@ -106,6 +106,9 @@ func (p *Posix) Truncate(ctx context.Context, loc *graph.Loc, offset int64, xdat
 	if err != nil {
 		return r, err
 	}
+	if err := p.needRel(ctx, rel, unix.W_OK, "no permission to truncate "+rel); err != nil {
+		return r, err
+	}
 	fd, err := unix.Openat(p.rootFD, rel, unix.O_WRONLY|unix.O_NOFOLLOW|unix.O_CLOEXEC|unix.O_NONBLOCK, 0)
 	if err != nil {
 		if errors.Is(err, unix.ELOOP) {
@@ -171,6 +174,9 @@ func (p *Posix) Setattr(ctx context.Context, loc *graph.Loc, stbuf *graph.Iatt, 
 	if r.Pre, err = p.statRel(rel); err != nil {
 		return r, err
 	}
+	if err := needSetattr(ctx, &r.Pre, stbuf, valid); err != nil {
+		return r, err
+	}
 	if valid&graph.SetAttrMode != 0 && !r.Pre.IsLnk() {
 		if err := unix.Fchmodat(p.rootFD, rel, stbuf.Mode&07777, 0); err != nil {
 			return r, wrap(err, "chmod", rel)
@@ -234,6 +240,9 @@ func (p *Posix) Fsetattr(ctx context.Context, fd *graph.FD, stbuf *graph.Iatt, v
 	}
 	what := "<gfid:" + f.gfid.String() + ">"
 	if r.Pre, err = statFd(f.fd, f.gfid); err != nil {
+		return r, err
+	}
+	if err := needSetattr(ctx, &r.Pre, stbuf, valid); err != nil {
 		return r, err
 	}
 	if valid&graph.SetAttrMode != 0 {
@@ -330,6 +339,9 @@ func (p *Posix) Setxattr(ctx context.Context, loc *graph.Loc, dict graph.Xdata, 
 	if err != nil {
 		return nil, err
 	}
+	if err := p.needXattrWrite(ctx, rel, dict.Keys()); err != nil {
+		return nil, err
+	}
 	path := p.abs(rel)
 	for _, k := range dict.Keys() {
 		if err := unix.Lsetxattr(path, k, dict[k], flags); err != nil {
@@ -347,6 +359,13 @@ func (p *Posix) Fsetxattr(ctx context.Context, fd *graph.FD, dict graph.Xdata, f
 	}
 	if err := checkXattrDict(dict); err != nil {
 		return nil, err
+	}
+	if !isRoot(ctx) {
+		for k := range dict {
+			if !hasPrefix(k, "user.") {
+				return nil, graph.Errorf(unix.EPERM, "posix: xattr %s needs root", k)
+			}
+		}
 	}
 	for _, k := range dict.Keys() {
 		if err := unix.Fsetxattr(f.fd, k, dict[k], flags); err != nil {
@@ -442,6 +461,9 @@ func (p *Posix) Removexattr(ctx context.Context, loc *graph.Loc, name string, xd
 	}
 	rel, err := p.resolveInode(loc)
 	if err != nil {
+		return nil, err
+	}
+	if err := p.needXattrWrite(ctx, rel, []string{name}); err != nil {
 		return nil, err
 	}
 	return nil, wrap(unix.Lremovexattr(p.abs(rel), name), "removexattr "+name+" of", rel)

@@ -1,9 +1,9 @@
 package posix
 
 import (
-	"crypto/sha256"
 	"bytes"
 	"context"
+	"crypto/sha256"
 	"encoding/binary"
 	"errors"
 	"os"
@@ -388,7 +388,10 @@ func TestCreateSemantics(t *testing.T) {
 
 func TestOwnershipModeUmask(t *testing.T) {
 	b := newBrick(t, nil)
-	ctx := graph.WithCreds(b.ctx, &graph.Creds{UID: 1234, GID: 5678})
+	if err := os.Chmod(b.dir, 0777); err != nil {
+		t.Fatal(err)
+	}
+	ctx := graph.WithCreds(b.ctx, &graph.Creds{UID: 1234, GID: 5678, Groups: []uint32{4242}})
 	loc := graph.RootLoc().Child("f")
 	fd := graph.NewFD(nil, graph.GFID{}, 0)
 	defer fd.Unref()
@@ -410,6 +413,9 @@ func TestOwnershipModeUmask(t *testing.T) {
 	if err := unix.Chown(b.dir+"/sg", 0, 4242); err != nil {
 		t.Fatal(err)
 	}
+	// A user may not create in a directory without write permission.
+	_, err = b.p.Mkdir(ctx, graph.RootLoc().Child("sg").Child("x"), 0755, 0, nil)
+	wantErrno(t, err, unix.EINVAL, "child of a loc without gfid")
 	sgl := graph.RootLoc().Child("sg")
 	sgl.GFID = dr.Stat.GFID
 	sr, err := b.p.Mkdir(ctx, sgl.Child("in"), 0755, 0022, nil)
@@ -418,6 +424,35 @@ func TestOwnershipModeUmask(t *testing.T) {
 	}
 	if sr.Stat.GID != 4242 || sr.Stat.UID != 1234 || sr.Stat.Mode&unix.S_ISGID == 0 {
 		t.Fatalf("under set-gid parent: %d:%d mode %o", sr.Stat.UID, sr.Stat.GID, sr.Stat.Mode)
+	}
+	// Permission rules for a non-root caller (GlusterFS gets them from the kernel via SET_FS_ID).
+	other := graph.WithCreds(b.ctx, &graph.Creds{UID: 999, GID: 999})
+	inl := sgl.Child("in")
+	inl.GFID = sr.Stat.GFID
+	_, err = b.p.Mkdir(other, inl.Child("x"), 0755, 0, nil)
+	wantErrno(t, err, unix.EACCES, "mkdir in another user's 0755 dir")
+	_, err = b.p.Setxattr(ctx, loc, graph.Xdata{"trusted.x": []byte("1")}, 0, nil)
+	wantErrno(t, err, unix.EPERM, "user sets trusted.*")
+	_, err = b.p.Fsetxattr(ctx, fd, graph.Xdata{"trusted.x": []byte("1")}, 0, nil)
+	wantErrno(t, err, unix.EPERM, "user fsets trusted.*")
+	if _, err := b.p.Setxattr(ctx, &graph.Loc{GFID: r.Stat.GFID}, graph.Xdata{"user.x": []byte("1")}, 0, nil); err != nil {
+		t.Fatal(err)
+	}
+	_, err = b.p.Setattr(other, &graph.Loc{GFID: r.Stat.GFID}, &graph.Iatt{Mtime: graph.Timespec{Sec: 1}}, graph.SetAttrMtime, nil)
+	wantErrno(t, err, unix.EPERM, "other sets explicit mtime")
+	_, err = b.p.Setattr(ctx, &graph.Loc{GFID: r.Stat.GFID}, &graph.Iatt{GID: 1}, graph.SetAttrGID, nil)
+	wantErrno(t, err, unix.EPERM, "chgrp to a foreign group")
+	if _, err := b.p.Setattr(ctx, &graph.Loc{GFID: r.Stat.GFID}, &graph.Iatt{Mtime: graph.Timespec{Sec: 1}}, graph.SetAttrMtime, nil); err != nil {
+		t.Fatal(err)
+	}
+	// Sticky directory: others may not remove the owner's file.
+	if err := unix.Chmod(b.dir, 01777); err != nil {
+		t.Fatal(err)
+	}
+	_, err = b.p.Unlink(other, graph.RootLoc().Child("f"), 0, nil)
+	wantErrno(t, err, unix.EPERM, "unlink in sticky dir")
+	if _, err := b.p.Unlink(ctx, graph.RootLoc().Child("f"), 0, nil); err != nil {
+		t.Fatal(err)
 	}
 }
 
@@ -428,7 +463,7 @@ func TestUnlinkLinkRmdirHandles(t *testing.T) {
 	h := b.dir + "/" + handleRel(fl.GFID)
 
 	lr, err := b.p.Link(b.ctx, &graph.Loc{GFID: fl.GFID}, graph.RootLoc().Child("f2"), nil)
-	if err != nil || lr.Stat.GFID != fl.GFID || lr.Stat.Nlink != 3 {
+	if err != nil || lr.Stat.GFID != fl.GFID || lr.Stat.Nlink != 2 { // the handle is not counted
 		t.Fatalf("link %+v %v", lr.Stat, err)
 	}
 	if _, err := b.p.Unlink(b.ctx, graph.RootLoc().Child("f"), 0, nil); err != nil {
@@ -639,7 +674,7 @@ func TestXattropConcurrentAndTypes(t *testing.T) {
 	// 64-bit.
 	v64 := make([]byte, 8)
 	binary.BigEndian.PutUint64(v64, 1<<40)
-	out, _, _ = b.p.Xattrop(b.ctx, fl, graph.XattropAddArray64, graph.Xdata{"trusted.q": v64}, nil)
+	b.p.Xattrop(b.ctx, fl, graph.XattropAddArray64, graph.Xdata{"trusted.q": v64}, nil)
 	out, _, err = b.p.Xattrop(b.ctx, fl, graph.XattropAddArray64, graph.Xdata{"trusted.q": v64}, nil)
 	if err != nil || binary.BigEndian.Uint64(out["trusted.q"]) != 2<<40 {
 		t.Fatalf("add64 %x %v", out["trusted.q"], err)

@@ -9,14 +9,19 @@ import (
 	"github.com/weftfs/weft/graph"
 )
 
-// iattOf converts a stat(2) result and a GFID to an Iatt.
+// iattOf converts a stat(2) result and a GFID to an Iatt. A non-directory's link count does not
+// count its handle, as GlusterFS does (posix-helpers.c posix_fdstat/posix_pstat: st_nlink--).
 func iattOf(st *unix.Stat_t, g graph.GFID) graph.Iatt {
+	nlink := uint32(st.Nlink)
+	if nlink > 0 && st.Mode&unix.S_IFMT != unix.S_IFDIR {
+		nlink--
+	}
 	return graph.Iatt{
 		GFID:    g,
 		Ino:     st.Ino,
 		Dev:     st.Dev,
 		Mode:    st.Mode,
-		Nlink:   uint32(st.Nlink),
+		Nlink:   nlink,
 		UID:     st.Uid,
 		GID:     st.Gid,
 		Rdev:    st.Rdev,
