@@ -72,7 +72,11 @@ func newClient(t testing.TB, addr string, transport string, extra map[string]str
 			opts[k] = v
 		}
 	}
-	x, err := graph.Construct(client.Type, "test-client-0", opts, zap.NewNop())
+	log := zap.NewNop()
+	if testing.Verbose() {
+		log = zaptest.NewLogger(t)
+	}
+	x, err := graph.Construct(client.Type, "test-client-0", opts, log)
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -162,12 +162,10 @@ func (s *Server) Fini() {
 	if s.rpc == nil {
 		return
 	}
-	s.mu.Lock()
-	s.stopped = true
-	s.mu.Unlock()
 	s.ready.Store(false)
 	s.rpc.Close()
 	s.mu.Lock()
+	s.stopped = true
 	var all []*clientConn
 	for c, cc := range s.clients {
 		all = append(all, cc)
@@ -204,13 +202,15 @@ func (s *Server) onDisconnect(c *rpc.Conn) {
 	s.mu.Lock()
 	cc := s.clients[c]
 	delete(s.clients, c)
+	if cc != nil {
+		s.relWG.Add(1) // under mu: Fini's Wait comes after it has emptied s.clients under mu
+	}
 	s.mu.Unlock()
 	if cc == nil {
 		return
 	}
 	// Release in the background: wait for the client's fops to return (their contexts are
 	// cancelled with the connection) before dropping its fds and locks.
-	s.relWG.Add(1)
 	go func() {
 		defer s.relWG.Done()
 		s.releaseClient(cc)

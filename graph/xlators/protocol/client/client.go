@@ -94,6 +94,7 @@ type remoteFD struct {
 	gfid  graph.GFID
 	flags int
 	isDir bool
+	creds *graph.Creds // the opener's credentials, used to re-open
 }
 
 // Release implements graph.Releaser: the last reference of the FD went, close the remote fd.
@@ -374,7 +375,10 @@ func (c *Client) reopen(ctx context.Context, s *session) {
 			f = graph.FopOpendir
 		}
 		var r proto.Reply
-		err := c.rawCall(ctx, s, f, &a, &r, nil)
+		if rf.creds != nil {
+			a.Pid, a.LkOwner = rf.creds.Pid, rf.creds.LkOwner
+		}
+		err := c.rawCall(ctx, s, f, &a, &r, rf.creds)
 		if err == nil && r.Errno != 0 {
 			err = unix.Errno(r.Errno)
 		}
@@ -390,11 +394,14 @@ func (c *Client) reopen(ctx context.Context, s *session) {
 }
 
 // bindFD records the remote fd of a successful create/open/opendir in fd's context.
-func (c *Client) bindFD(fd *graph.FD, gen, num uint64, gfid graph.GFID, flags int, isDir bool, loc *graph.Loc) {
+func (c *Client) bindFD(ctx context.Context, fd *graph.FD, gen, num uint64, gfid graph.GFID, flags int, isDir bool) {
 	if fd == nil {
 		return
 	}
-	rf := &remoteFD{c: c, num: num, gen: gen, gfid: gfid, flags: flags, isDir: isDir}
+	cr := *graph.CredsFrom(ctx)
+	cr.Groups = append([]uint32(nil), cr.Groups...)
+	cr.LkOwner = append([]byte(nil), cr.LkOwner...)
+	rf := &remoteFD{c: c, num: num, gen: gen, gfid: gfid, flags: flags, isDir: isDir, creds: &cr}
 	c.mu.Lock()
 	c.fds[rf] = struct{}{}
 	c.mu.Unlock()

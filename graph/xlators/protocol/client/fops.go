@@ -159,7 +159,7 @@ func (c *Client) Create(ctx context.Context, loc *graph.Loc, flags int, mode uin
 	var r proto.Reply
 	gen, err := c.callGen(ctx, graph.FopCreate, loc, nil, &a, &r)
 	if err == nil {
-		c.bindFD(fd, gen, r.FD, r.Stat.GFID, flags, false, loc)
+		c.bindFD(ctx, fd, gen, r.FD, r.Stat.GFID, flags, false)
 	}
 	return entryReply(&r, err)
 }
@@ -171,7 +171,7 @@ func (c *Client) Open(ctx context.Context, loc *graph.Loc, flags int, fd *graph.
 	var r proto.Reply
 	gen, err := c.callGen(ctx, graph.FopOpen, loc, nil, &a, &r)
 	if err == nil {
-		c.bindFD(fd, gen, r.FD, gfidOf(loc, fd), flags, false, loc)
+		c.bindFD(ctx, fd, gen, r.FD, gfidOf(loc, fd), flags, false)
 	}
 	return r.Xdata, err
 }
@@ -214,7 +214,7 @@ func (c *Client) Opendir(ctx context.Context, loc *graph.Loc, fd *graph.FD, xdat
 	var r proto.Reply
 	gen, err := c.callGen(ctx, graph.FopOpendir, loc, nil, &a, &r)
 	if err == nil {
-		c.bindFD(fd, gen, r.FD, gfidOf(loc, fd), 0, true, loc)
+		c.bindFD(ctx, fd, gen, r.FD, gfidOf(loc, fd), 0, true)
 	}
 	return r.Xdata, err
 }
