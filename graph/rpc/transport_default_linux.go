@@ -3,4 +3,4 @@
 package rpc
 
 // DefaultTransport returns the transport used when none is configured: EpollTransport on Linux.
-func DefaultTransport() Transport { return NetTransport() }
+func DefaultTransport() Transport { return EpollTransport() }

@@ -2,4 +2,4 @@
 
 package rpc
 
-func testTransports() []Transport { return []Transport{NetTransport()} }
+func testTransports() []Transport { return []Transport{NetTransport(), EpollTransport()} }
