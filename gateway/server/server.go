@@ -1,0 +1,421 @@
+package server
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"net"
+	"net/netip"
+	"strconv"
+	"sync"
+	"time"
+
+	"github.com/prometheus/client_golang/prometheus"
+	"github.com/weftfs/weft/configs"
+	"github.com/weftfs/weft/gateway/drc"
+	"github.com/weftfs/weft/gateway/export"
+	"github.com/weftfs/weft/gateway/handle"
+	"github.com/weftfs/weft/gateway/mount"
+	"github.com/weftfs/weft/gateway/nfs3"
+	"github.com/weftfs/weft/gateway/nfsstat"
+	"github.com/weftfs/weft/gateway/portmap"
+	"github.com/weftfs/weft/gateway/xdr"
+	"github.com/weftfs/weft/graph"
+	"github.com/weftfs/weft/graph/rpc"
+	"go.uber.org/zap"
+)
+
+// Config configures a gateway.
+type Config struct {
+	Top      graph.Xlator           // the top of the activated client graph
+	Volume   string                 // the volume's name
+	VolumeID handle.VolumeID        // zero: derived from Volume
+	Secret   []byte                 // the cluster secret for handle MACs (≥ 16 bytes)
+	Exports  *configs.ExportsConfig // nil: export /Volume to every client
+	Listen   string                 // host to listen on ("" = all addresses)
+
+	NFSPort     int  // default 2049; -1: ephemeral
+	MountPort   int  // 0 or -1: ephemeral
+	PortmapPort int  // default 111; -1: ephemeral
+	NoPortmap   bool // neither embed a port mapper nor register with rpcbind
+
+	Log        *zap.Logger
+	Registerer prometheus.Registerer // nil: metrics are not registered
+	Transport  rpc.Transport         // nil: rpc.DefaultTransport()
+	DRCSize    int                   // completed replies kept (default 8192)
+	FDIdle     time.Duration         // idle expiry of cached FDs (default 10s)
+	Verf       *[8]byte              // NFS write verifier; random when nil
+}
+
+// Gateway is a running gateway.
+type Gateway struct {
+	cfg     Config
+	log     *zap.Logger
+	rpc     *rpc.Server
+	nfs     *nfs3.Server
+	mnt     *mount.Server
+	pm      *portmap.Server // embedded port mapper (nil when rpcbind is used or disabled)
+	drc     *drc.Cache
+	metrics *metrics
+
+	nfsAddr, mountAddr, pmAddr net.Addr
+	rpcbind                    string // address of the system rpcbind we registered with
+	registered                 []portmap.Mapping
+
+	closeOnce sync.Once
+}
+
+func port(p, def int) string {
+	switch {
+	case p == 0:
+		p = def
+	case p < 0:
+		p = 0
+	}
+	return strconv.Itoa(p)
+}
+
+// Start builds the protocol servers over cfg.Top and starts listening.
+func Start(ctx context.Context, cfg Config) (*Gateway, error) {
+	if cfg.Top == nil || cfg.Volume == "" {
+		return nil, errors.New("gateway: Top and Volume are required")
+	}
+	if cfg.Log == nil {
+		cfg.Log = zap.NewNop()
+	}
+	if cfg.VolumeID == (handle.VolumeID{}) {
+		cfg.VolumeID = handle.VolumeIDFromName(cfg.Volume)
+	}
+	if cfg.Exports == nil {
+		cfg.Exports = configs.DefaultExports([]string{"/" + cfg.Volume})
+	}
+	codec, err := handle.NewCodec(cfg.VolumeID, cfg.Secret)
+	if err != nil {
+		return nil, fmt.Errorf("gateway: %w", err)
+	}
+	tab, err := export.NewTable(cfg.Exports, nil)
+	if err != nil {
+		return nil, fmt.Errorf("gateway: exports: %w", err)
+	}
+	served := 0
+	for _, e := range tab.Exports() {
+		if e.Volume == cfg.Volume {
+			served++
+		}
+	}
+	if served == 0 {
+		return nil, fmt.Errorf("gateway: no export of volume %s", cfg.Volume)
+	}
+	ns, err := nfs3.New(nfs3.Config{Top: cfg.Top, Handles: codec, Exports: tab, Log: cfg.Log.Named("nfs3"), FDIdle: cfg.FDIdle, Verf: cfg.Verf})
+	if err != nil {
+		return nil, err
+	}
+	g := &Gateway{
+		cfg: cfg, log: cfg.Log, nfs: ns,
+		mnt: mount.New(cfg.Top, codec, tab, cfg.Volume),
+		drc: drc.New(cfg.DRCSize),
+	}
+	g.metrics = newMetrics(cfg.Registerer, g.drc)
+	g.rpc = rpc.NewServer(rpc.ServerOptions{Transport: cfg.Transport, MaxRecordSize: 4 << 20})
+	g.rpc.Register(nfs3.Program, nfs3.Version, rpc.HandlerFunc(g.serveNFS))
+	g.rpc.Register(mount.Program, mount.V3, rpc.HandlerFunc(g.serveMount))
+	g.rpc.Register(mount.Program, mount.V1, rpc.HandlerFunc(g.serveMount))
+
+	fail := func(err error) (*Gateway, error) {
+		_ = g.rpc.Close()
+		ns.Close()
+		return nil, err
+	}
+	host := cfg.Listen
+	if g.nfsAddr, err = g.rpc.Listen("tcp", net.JoinHostPort(host, port(cfg.NFSPort, 2049))); err != nil {
+		return fail(fmt.Errorf("gateway: NFS listener: %w", err))
+	}
+	if g.mountAddr, err = g.rpc.Listen("tcp", net.JoinHostPort(host, port(cfg.MountPort, 0))); err != nil {
+		return fail(fmt.Errorf("gateway: MOUNT listener: %w", err))
+	}
+	if !cfg.NoPortmap {
+		if err := g.setupPortmap(ctx, host); err != nil {
+			return fail(err)
+		}
+	}
+	g.log.Info("gateway started", zap.String("volume", cfg.Volume), zap.Stringer("nfs", g.nfsAddr), zap.Stringer("mount", g.mountAddr))
+	return g, nil
+}
+
+// mappings are the registrations of the gateway's programs (TCP only).
+func (g *Gateway) mappings() []portmap.Mapping {
+	np := uint32(g.nfsAddr.(*net.TCPAddr).Port)
+	mp := uint32(g.mountAddr.(*net.TCPAddr).Port)
+	return []portmap.Mapping{
+		{Prog: nfs3.Program, Vers: nfs3.Version, Prot: portmap.ProtoTCP, Port: np},
+		{Prog: mount.Program, Vers: mount.V1, Prot: portmap.ProtoTCP, Port: mp},
+		{Prog: mount.Program, Vers: mount.V3, Prot: portmap.ProtoTCP, Port: mp},
+	}
+}
+
+// setupPortmap registers with a port mapper already listening on the portmap port (the
+// system's rpcbind), or else embeds one there.
+func (g *Gateway) setupPortmap(ctx context.Context, host string) error {
+	pmHost := host
+	if pmHost == "" || pmHost == "0.0.0.0" || pmHost == "::" {
+		pmHost = "127.0.0.1"
+	}
+	p := port(g.cfg.PortmapPort, 111)
+	if p != "0" {
+		addr := net.JoinHostPort(pmHost, p)
+		if err := g.registerWith(ctx, addr); err == nil {
+			g.rpcbind = addr
+			g.log.Info("registered with the system port mapper", zap.String("addr", addr))
+			return nil
+		}
+	}
+	g.pm = portmap.NewServer()
+	g.rpc.Register(portmap.Program, portmap.Version, rpc.HandlerFunc(g.servePortmap))
+	a, err := g.rpc.Listen("tcp", net.JoinHostPort(host, p))
+	if err != nil {
+		return fmt.Errorf("gateway: portmap listener (use --no-portmap or another --portmap-port): %w", err)
+	}
+	g.pmAddr = a
+	g.pm.Set(portmap.Mapping{Prog: portmap.Program, Vers: portmap.Version, Prot: portmap.ProtoTCP, Port: uint32(a.(*net.TCPAddr).Port)})
+	for _, m := range g.mappings() {
+		g.pm.Set(m)
+	}
+	return nil
+}
+
+// registerWith sets the gateway's mappings in the port mapper at addr (RFC 1833 §3.2 SET after
+// UNSET, as pmap_set does).
+func (g *Gateway) registerWith(ctx context.Context, addr string) error {
+	dctx, cancel := context.WithTimeout(ctx, 2*time.Second)
+	defer cancel()
+	cl, err := rpc.Dial(dctx, "tcp", addr, nil)
+	if err != nil {
+		return err
+	}
+	defer cl.Close()
+	if _, err := cl.Call(dctx, portmap.Program, portmap.Version, portmap.ProcNull, nil, rpc.NoAuth); err != nil {
+		return err
+	}
+	for _, m := range g.mappings() {
+		if _, err := cl.Call(dctx, portmap.Program, portmap.Version, portmap.ProcUnset, m.Encode(), rpc.NoAuth); err != nil {
+			return err
+		}
+		res, err := cl.Call(dctx, portmap.Program, portmap.Version, portmap.ProcSet, m.Encode(), rpc.NoAuth)
+		if err != nil {
+			return err
+		}
+		if r := xdr.NewReader(res); !r.Bool() {
+			return fmt.Errorf("gateway: port mapper at %s refused SET %d/%d", addr, m.Prog, m.Vers)
+		}
+		g.registered = append(g.registered, m)
+	}
+	return nil
+}
+
+func (g *Gateway) unregister() {
+	if g.rpcbind == "" {
+		return
+	}
+	ctx, cancel := context.WithTimeout(context.Background(), 2*time.Second)
+	defer cancel()
+	cl, err := rpc.Dial(ctx, "tcp", g.rpcbind, nil)
+	if err != nil {
+		g.log.Warn("unregister from the port mapper", zap.Error(err))
+		return
+	}
+	defer cl.Close()
+	for _, m := range g.registered {
+		_, _ = cl.Call(ctx, portmap.Program, portmap.Version, portmap.ProcUnset, m.Encode(), rpc.NoAuth)
+	}
+}
+
+// NFSAddr returns the NFS listener's address.
+func (g *Gateway) NFSAddr() net.Addr { return g.nfsAddr }
+
+// MountAddr returns the MOUNT listener's address.
+func (g *Gateway) MountAddr() net.Addr { return g.mountAddr }
+
+// PortmapAddr returns the embedded port mapper's address (nil when not embedded).
+func (g *Gateway) PortmapAddr() net.Addr { return g.pmAddr }
+
+// RPC returns the RPC server, for registering more programs (NLM, NSM) on the same listeners.
+func (g *Gateway) RPC() *rpc.Server { return g.rpc }
+
+// RegisterProgram registers a program version on the gateway's RPC server and, when a port
+// mapper is in use, maps it to the NFS port (NLM/NSM hook).
+func (g *Gateway) RegisterProgram(prog, vers uint32, h rpc.Handler) {
+	g.rpc.Register(prog, vers, h)
+	m := portmap.Mapping{Prog: prog, Vers: vers, Prot: portmap.ProtoTCP, Port: uint32(g.nfsAddr.(*net.TCPAddr).Port)}
+	if g.pm != nil {
+		g.pm.Set(m)
+	}
+}
+
+// NFS returns the NFSv3 server (write verifier, FD cache control).
+func (g *Gateway) NFS() *nfs3.Server { return g.nfs }
+
+// Mount returns the MOUNT server.
+func (g *Gateway) Mount() *mount.Server { return g.mnt }
+
+// DRC returns the duplicate request cache.
+func (g *Gateway) DRC() *drc.Cache { return g.drc }
+
+// Close stops accepting, lets calls in flight finish (until ctx ends), unregisters from
+// rpcbind and releases every cached FD. The graph is the caller's to tear down.
+func (g *Gateway) Close(ctx context.Context) error {
+	var err error
+	g.closeOnce.Do(func() {
+		g.unregister()
+		err = g.rpc.Shutdown(ctx)
+		g.nfs.Close()
+		g.metrics.unregister()
+	})
+	return err
+}
+
+// addrOf returns the caller's address and port.
+func addrOf(c *rpc.Call) netip.AddrPort {
+	if c.Conn != nil {
+		if ta, ok := c.Conn.Info().RemoteAddr.(*net.TCPAddr); ok {
+			return ta.AddrPort()
+		}
+	}
+	return netip.AddrPort{}
+}
+
+func acceptOf(err error) rpc.AcceptStat {
+	switch {
+	case err == nil:
+		return rpc.Success
+	case errors.Is(err, xdr.ErrGarbageArgs):
+		return rpc.GarbageArgs
+	case errors.Is(err, xdr.ErrProcUnavail):
+		return rpc.ProcUnavail
+	}
+	return rpc.SystemErr
+}
+
+var bufPool = sync.Pool{New: func() any { b := make([]byte, 0, 4096); return &b }}
+
+// serveNFS runs one NFSv3 call, through the duplicate request cache when the procedure is not
+// idempotent.
+func (g *Gateway) serveNFS(ctx context.Context, c *rpc.Call, r *rpc.Reply) rpc.AcceptStat {
+	start := time.Now()
+	addr := addrOf(c)
+	var key drc.Key
+	cached := !nfs3.IsIdempotent(c.Proc)
+	if cached {
+		key = drc.NewKey(addr.Addr(), c.XID, c.Prog, c.Vers, c.Proc, c.Args)
+		switch st, saved := g.drc.Begin(key); st {
+		case drc.InProgress:
+			r.Drop()
+			g.metrics.drcDrop.Inc()
+			return rpc.Success
+		case drc.Done:
+			_, _ = r.Write(saved)
+			g.metrics.drcHit.Inc()
+			return rpc.Success
+		}
+	}
+	call := &nfs3.Call{Proc: c.Proc, Args: c.Args, Addr: addr}
+	if c.Cred.Flavor == rpc.AuthSys {
+		call.Creds = graph.CredsFrom(ctx)
+	} else {
+		call.AuthNone = true
+	}
+	bp := bufPool.Get().(*[]byte)
+	w := xdr.NewWriter((*bp)[:0])
+	err := g.nfs.Dispatch(ctx, call, w)
+	stat := acceptOf(err)
+	if stat == rpc.Success {
+		_, _ = r.Write(w.Bytes())
+	}
+	if cached {
+		if stat == rpc.Success {
+			g.drc.Finish(key, w.Bytes())
+		} else {
+			g.drc.Abort(key)
+		}
+	}
+	g.metrics.observe(c.Proc, w.Bytes(), stat, time.Since(start))
+	if b := w.Bytes(); cap(b) <= 2<<20 {
+		*bp = b[:0]
+		bufPool.Put(bp)
+	}
+	return stat
+}
+
+func (g *Gateway) serveMount(ctx context.Context, c *rpc.Call, r *rpc.Reply) rpc.AcceptStat {
+	w := xdr.NewWriter(nil)
+	err := g.mnt.Dispatch(ctx, &mount.Call{Vers: c.Vers, Proc: c.Proc, Args: c.Args, Addr: addrOf(c)}, w)
+	if err == nil {
+		_, _ = r.Write(w.Bytes())
+	}
+	return acceptOf(err)
+}
+
+func (g *Gateway) servePortmap(ctx context.Context, c *rpc.Call, r *rpc.Reply) rpc.AcceptStat {
+	w := xdr.NewWriter(nil)
+	err := g.pm.Dispatch(c.Proc, c.Args, addrOf(c), w)
+	if err == nil {
+		_, _ = r.Write(w.Bytes())
+	}
+	return acceptOf(err)
+}
+
+// metrics are the gateway's Prometheus collectors.
+type metrics struct {
+	reg     prometheus.Registerer
+	calls   *prometheus.CounterVec
+	latency *prometheus.HistogramVec
+	drcHit  prometheus.Counter
+	drcDrop prometheus.Counter
+	colls   []prometheus.Collector
+}
+
+func newMetrics(reg prometheus.Registerer, _ *drc.Cache) *metrics {
+	m := &metrics{
+		reg: reg,
+		calls: prometheus.NewCounterVec(prometheus.CounterOpts{
+			Name: "weft_gateway_nfs3_calls_total", Help: "NFSv3 calls by procedure and NFS status.",
+		}, []string{"proc", "status"}),
+		latency: prometheus.NewHistogramVec(prometheus.HistogramOpts{
+			Name: "weft_gateway_nfs3_call_seconds", Help: "NFSv3 call latency by procedure.",
+			Buckets: prometheus.ExponentialBuckets(20e-6, 2, 18),
+		}, []string{"proc"}),
+		drcHit:  prometheus.NewCounter(prometheus.CounterOpts{Name: "weft_gateway_drc_replays_total", Help: "Retransmissions answered from the duplicate request cache."}),
+		drcDrop: prometheus.NewCounter(prometheus.CounterOpts{Name: "weft_gateway_drc_drops_total", Help: "Retransmissions dropped while the original was in progress."}),
+	}
+	m.colls = []prometheus.Collector{m.calls, m.latency, m.drcHit, m.drcDrop}
+	if reg != nil {
+		for _, c := range m.colls {
+			_ = reg.Register(c)
+		}
+	}
+	return m
+}
+
+func (m *metrics) unregister() {
+	if m.reg == nil {
+		return
+	}
+	for _, c := range m.colls {
+		m.reg.Unregister(c)
+	}
+}
+
+func (m *metrics) observe(proc uint32, body []byte, stat rpc.AcceptStat, d time.Duration) {
+	name := "UNKNOWN"
+	if proc < nfs3.NumProcs {
+		name = nfs3.ProcNames[proc]
+	}
+	status := stat.String()
+	if stat == rpc.Success {
+		status = "NFS3_OK"
+		if proc != nfs3.ProcNull && len(body) >= 4 {
+			status = nfsstat.Status3(uint32(body[0])<<24 | uint32(body[1])<<16 | uint32(body[2])<<8 | uint32(body[3])).String()
+		}
+	}
+	m.calls.WithLabelValues(name, status).Inc()
+	m.latency.WithLabelValues(name).Observe(d.Seconds())
+}
