@@ -9,6 +9,7 @@ import (
 	"io"
 	"net"
 	"sync"
+	"syscall"
 	"testing"
 	"time"
 
@@ -370,5 +371,40 @@ func TestHandshakeRefusals(t *testing.T) {
 	c, _ := newClient(t, rb.srv.Addr().String(), "netconn", nil)
 	if _, _, err := c.Stat(context.Background(), graph.RootLoc(), nil); !errors.Is(err, unix.ENOTCONN) {
 		t.Errorf("rejected address: stat = %v, want ENOTCONN", err)
+	}
+}
+
+// TestPingTimeoutOnHungBrick: a brick that stops answering (SIGSTOP) is disconnected after the
+// ping timeout: the call in flight fails with ENOTCONN and CHILD_DOWN is sent; after SIGCONT
+// the client reconnects.
+func TestPingTimeoutOnHungBrick(t *testing.T) {
+	if testing.Short() {
+		t.Skip("spawns a brick process")
+	}
+	dir := t.TempDir()
+	vol := writeBrickVolfile(t, dir, "")
+	addr := fmt.Sprintf("127.0.0.1:%d", freePort(t))
+	bp := startBrickProc(t, vol, addr)
+	const pingTimeout = time.Second
+	c, ev := newClient(t, addr, "netconn", map[string]string{"network.ping-timeout": "1s"})
+	ev.wait(t, graph.EventChildUp, 10*time.Second)
+	if err := bp.cmd.Process.Signal(syscall.SIGSTOP); err != nil {
+		t.Fatal(err)
+	}
+	defer bp.cmd.Process.Signal(syscall.SIGCONT)
+	start := time.Now()
+	_, _, err := c.Stat(context.Background(), graph.RootLoc(), nil)
+	took := time.Since(start)
+	if !errors.Is(err, unix.ENOTCONN) {
+		t.Fatalf("stat on a hung brick: %v, want ENOTCONN", err)
+	}
+	if took > pingTimeout+500*time.Millisecond {
+		t.Errorf("stat on a hung brick failed after %v, ping timeout %v", took, pingTimeout)
+	}
+	ev.wait(t, graph.EventChildDown, time.Second)
+	_ = bp.cmd.Process.Signal(syscall.SIGCONT)
+	ev.wait(t, graph.EventChildUp, 10*time.Second)
+	if _, _, err := c.Stat(context.Background(), graph.RootLoc(), nil); err != nil {
+		t.Fatalf("stat after SIGCONT: %v", err)
 	}
 }

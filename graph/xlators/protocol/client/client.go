@@ -179,6 +179,7 @@ func (c *Client) Fini() {
 		s.kill()
 	}
 	c.startOnce.Do(func() {}) // no start after Fini
+	c.signalFirst()           // fops waiting for a first connection give up
 	c.mu.Lock()
 	started := c.started
 	c.mu.Unlock()
