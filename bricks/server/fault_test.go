@@ -8,6 +8,8 @@ import (
 	"fmt"
 	"io"
 	"net"
+	"os"
+	"path/filepath"
 	"sync"
 	"syscall"
 	"testing"
@@ -366,6 +368,15 @@ func TestHandshakeRefusals(t *testing.T) {
 		if c.Connected() {
 			t.Errorf("%s: client connected", name)
 		}
+	}
+	secretFile := filepath.Join(t.TempDir(), "secret")
+	if err := os.WriteFile(secretFile, []byte("right\n"), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	ok, okEv := newClient(t, addr, "netconn", map[string]string{"auth.secret-file": secretFile})
+	okEv.wait(t, graph.EventChildUp, 5*time.Second)
+	if _, _, err := ok.Stat(context.Background(), graph.RootLoc(), nil); err != nil {
+		t.Errorf("client with auth.secret-file: %v", err)
 	}
 	rb := startBrick(t, "netconn", map[string]string{"auth.reject": "127.0.0.0/8"})
 	c, _ := newClient(t, rb.srv.Addr().String(), "netconn", nil)
