@@ -14,7 +14,9 @@ type fakeRes struct {
 	a   map[string][]netip.Addr
 }
 
-func (f *fakeRes) LookupAddr(_ context.Context, addr string) ([]string, error) { return f.ptr[addr], nil }
+func (f *fakeRes) LookupAddr(_ context.Context, addr string) ([]string, error) {
+	return f.ptr[addr], nil
+}
 func (f *fakeRes) LookupNetIP(_ context.Context, _, host string) ([]netip.Addr, error) {
 	return append([]netip.Addr(nil), f.a[host]...), nil
 }

@@ -36,14 +36,14 @@ const CreateVerfXattr = "trusted.weft.nfs.createverf"
 
 // Config configures a Server.
 type Config struct {
-	Top     graph.Xlator   // the top of the client graph (activated)
-	Handles *handle.Codec  // the volume's handle codec
-	Exports *export.Table  // the export table (only exports of this volume are served)
-	Log     *zap.Logger    // may be nil
-	FDIdle  time.Duration  // idle expiry of cached FDs (default 10s)
-	MaxFDs  int            // bound of the file FD cache (default 4096)
-	MaxDirs int            // bound of the directory FD cache (default 1024)
-	Verf    *[8]byte       // write verifier; random when nil (tests pin it)
+	Top     graph.Xlator  // the top of the client graph (activated)
+	Handles *handle.Codec // the volume's handle codec
+	Exports *export.Table // the export table (only exports of this volume are served)
+	Log     *zap.Logger   // may be nil
+	FDIdle  time.Duration // idle expiry of cached FDs (default 10s)
+	MaxFDs  int           // bound of the file FD cache (default 4096)
+	MaxDirs int           // bound of the directory FD cache (default 1024)
+	Verf    *[8]byte      // write verifier; random when nil (tests pin it)
 }
 
 // Call is one NFSv3 call as the RPC layer hands it over.

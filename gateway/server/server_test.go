@@ -393,7 +393,7 @@ func TestSquashAndExports(t *testing.T) {
 	ro := "ro"
 	f := false
 	exps := &configs.ExportsConfig{Exports: []configs.Export{
-		{Path: "/gv0", Secure: &f, Clients: []configs.ClientRule{{Match: "127.0.0.0/8"}}},                         // root_squash
+		{Path: "/gv0", Secure: &f, Clients: []configs.ClientRule{{Match: "127.0.0.0/8"}}}, // root_squash
 		{Path: "/gv0/pub", Secure: &f, Access: ro, Clients: []configs.ClientRule{{Match: "127.0.0.1", Squash: "no_root_squash"}}},
 		{Path: "/gv0/other", Secure: &f, Clients: []configs.ClientRule{{Match: "192.0.2.0/24"}}},
 		{Path: "/gv0/secure", Clients: []configs.ClientRule{{Match: "*"}}},

@@ -1,0 +1,238 @@
+package main
+
+import (
+	"bufio"
+	"context"
+	"errors"
+	"fmt"
+	"net/http"
+	"os"
+	"sort"
+	"strings"
+	"time"
+
+	"github.com/prometheus/client_golang/prometheus"
+	"github.com/prometheus/client_golang/prometheus/promhttp"
+	"github.com/spf13/cobra"
+	"go.uber.org/zap"
+	"go.uber.org/zap/zapcore"
+
+	"github.com/weftfs/weft/configs"
+	"github.com/weftfs/weft/gateway/server"
+	"github.com/weftfs/weft/graph"
+	_ "github.com/weftfs/weft/graph/xlators/all"
+)
+
+// weft gateway: the NFS gateway process over a client volfile (GlusterFS's gNFS process).
+func init() {
+	var (
+		volfile, exportCfg, listen, secretFile, metricsAddr, volume, logLevel string
+		exportPaths                                                           []string
+		nfsPort, mountPort, pmPort                                            int
+		noPortmap                                                             bool
+	)
+	cmd := &cobra.Command{
+		Use:   "gateway --volfile FILE --export /VOL --secret-file F [flags]",
+		Short: "Serve a volume over NFSv3 (with MOUNT and portmap) from a client volfile",
+		Args:  cobra.NoArgs,
+		RunE: func(cmd *cobra.Command, _ []string) error {
+			return runGateway(cmd.Context(), gatewayFlags{
+				volfile: volfile, exportCfg: exportCfg, exports: exportPaths, listen: listen,
+				secretFile: secretFile, metricsAddr: metricsAddr, volume: volume, logLevel: logLevel,
+				nfsPort: nfsPort, mountPort: mountPort, pmPort: pmPort, noPortmap: noPortmap,
+			})
+		},
+	}
+	f := cmd.Flags()
+	f.StringVar(&volfile, "volfile", "", "client volfile of the volume (required)")
+	f.StringSliceVar(&exportPaths, "export", nil, "export path /VOL or /VOL/SUBDIR (every client, rw, root_squash); repeatable")
+	f.StringVar(&exportCfg, "export-config", "", "export table file (YAML/JSON/TOML; see configs.ExportsConfig)")
+	f.StringVar(&volume, "volume", "", "volume name (default: the first component of the first export)")
+	f.IntVar(&nfsPort, "nfs-port", 2049, "NFS port")
+	f.IntVar(&mountPort, "mount-port", 20048, "MOUNT port (0: ephemeral)")
+	f.IntVar(&pmPort, "portmap-port", 111, "portmap port: register with the rpcbind there, or embed a port mapper")
+	f.BoolVar(&noPortmap, "no-portmap", false, "neither register with rpcbind nor embed a port mapper")
+	f.StringVar(&listen, "listen", "", "address to listen on (default: all)")
+	f.StringVar(&secretFile, "secret-file", "", "cluster secret for file handle MACs, at least 16 bytes (required)")
+	f.StringVar(&metricsAddr, "metrics-addr", "", "serve Prometheus metrics on ADDR:PORT (/metrics)")
+	f.StringVar(&logLevel, "log-level", "info", "debug, info, warn or error")
+	_ = cmd.MarkFlagRequired("volfile")
+	_ = cmd.MarkFlagRequired("secret-file")
+
+	var statsAddr string
+	stats := &cobra.Command{
+		Use:   "stats --metrics-addr ADDR:PORT",
+		Short: "Print per-procedure call counts and mean latency of a running gateway",
+		Args:  cobra.NoArgs,
+		RunE: func(cmd *cobra.Command, _ []string) error {
+			return gatewayStats(cmd.Context(), cmd.OutOrStdout(), statsAddr)
+		},
+	}
+	stats.Flags().StringVar(&statsAddr, "metrics-addr", "127.0.0.1:9511", "the gateway's --metrics-addr")
+	cmd.AddCommand(stats)
+	rootCmd.AddCommand(cmd)
+}
+
+type gatewayFlags struct {
+	volfile, exportCfg, listen, secretFile, metricsAddr, volume, logLevel string
+	exports                                                               []string
+	nfsPort, mountPort, pmPort                                            int
+	noPortmap                                                             bool
+}
+
+func runGateway(ctx context.Context, fl gatewayFlags) error {
+	var lvl zapcore.Level
+	if err := lvl.UnmarshalText([]byte(fl.logLevel)); err != nil {
+		return fmt.Errorf("--log-level: %w", err)
+	}
+	zc := zap.NewProductionConfig()
+	zc.Level = zap.NewAtomicLevelAt(lvl)
+	zc.OutputPaths = []string{"stderr"}
+	log, err := zc.Build()
+	if err != nil {
+		return err
+	}
+	defer func() { _ = log.Sync() }()
+
+	var exps *configs.ExportsConfig
+	switch {
+	case fl.exportCfg != "":
+		if exps, err = configs.LoadExports(fl.exportCfg); err != nil {
+			return err
+		}
+	case len(fl.exports) > 0:
+		exps = configs.DefaultExports(fl.exports)
+		if err := exps.Validate(); err != nil {
+			return fmt.Errorf("--export: %w", err)
+		}
+	default:
+		return errors.New("give --export or --export-config")
+	}
+	vol := fl.volume
+	if vol == "" {
+		vol = exps.Exports[0].Volume
+	}
+	secret, err := os.ReadFile(fl.secretFile)
+	if err != nil {
+		return fmt.Errorf("--secret-file: %w", err)
+	}
+	secret = []byte(strings.TrimSpace(string(secret)))
+
+	g, err := graph.BuildFile(fl.volfile, log)
+	if err != nil {
+		return err
+	}
+	if err := g.Activate(ctx); err != nil {
+		return err
+	}
+	defer g.Fini()
+
+	reg := prometheus.NewRegistry()
+	pmPort := fl.pmPort
+	if pmPort == 0 {
+		pmPort = -1
+	}
+	mountPort := fl.mountPort
+	if mountPort == 0 {
+		mountPort = -1
+	}
+	gw, err := server.Start(ctx, server.Config{
+		Top: g.Top, Volume: vol, Secret: secret, Exports: exps, Listen: fl.listen,
+		NFSPort: fl.nfsPort, MountPort: mountPort, PortmapPort: pmPort, NoPortmap: fl.noPortmap,
+		Log: log, Registerer: reg,
+	})
+	if err != nil {
+		return err
+	}
+	var hs *http.Server
+	if fl.metricsAddr != "" {
+		mux := http.NewServeMux()
+		mux.Handle("/metrics", promhttp.HandlerFor(reg, promhttp.HandlerOpts{}))
+		hs = &http.Server{Addr: fl.metricsAddr, Handler: mux, ReadHeaderTimeout: 5 * time.Second}
+		go func() {
+			if err := hs.ListenAndServe(); err != nil && !errors.Is(err, http.ErrServerClosed) {
+				log.Error("metrics server", zap.Error(err))
+			}
+		}()
+	}
+	<-ctx.Done() // SIGTERM / SIGINT (main's signal.NotifyContext)
+	log.Info("gateway shutting down")
+	sctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+	defer cancel()
+	if hs != nil {
+		_ = hs.Shutdown(sctx)
+	}
+	return gw.Close(sctx)
+}
+
+// gatewayStats reads the gateway's Prometheus text and prints calls and mean latency per
+// procedure, sorted by procedure name.
+func gatewayStats(ctx context.Context, out interface{ Write([]byte) (int, error) }, addr string) error {
+	req, err := http.NewRequestWithContext(ctx, http.MethodGet, "http://"+addr+"/metrics", nil)
+	if err != nil {
+		return err
+	}
+	resp, err := http.DefaultClient.Do(req)
+	if err != nil {
+		return err
+	}
+	defer resp.Body.Close()
+	type agg struct {
+		calls      float64
+		sum, count float64
+	}
+	procs := map[string]*agg{}
+	get := func(p string) *agg {
+		if procs[p] == nil {
+			procs[p] = &agg{}
+		}
+		return procs[p]
+	}
+	sc := bufio.NewScanner(resp.Body)
+	for sc.Scan() {
+		line := sc.Text()
+		var name, labels string
+		var v float64
+		i := strings.IndexByte(line, '{')
+		j := strings.LastIndexByte(line, '}')
+		if strings.HasPrefix(line, "#") || i < 0 || j < i {
+			continue
+		}
+		name, labels = line[:i], line[i+1:j]
+		if _, err := fmt.Sscan(strings.TrimSpace(line[j+1:]), &v); err != nil {
+			continue
+		}
+		proc := ""
+		for _, kv := range strings.Split(labels, ",") {
+			if strings.HasPrefix(kv, `proc="`) {
+				proc = strings.TrimSuffix(strings.TrimPrefix(kv, `proc="`), `"`)
+			}
+		}
+		switch name {
+		case "weft_gateway_nfs3_calls_total":
+			get(proc).calls += v
+		case "weft_gateway_nfs3_call_seconds_sum":
+			get(proc).sum += v
+		case "weft_gateway_nfs3_call_seconds_count":
+			get(proc).count += v
+		}
+	}
+	if err := sc.Err(); err != nil {
+		return err
+	}
+	names := make([]string, 0, len(procs))
+	for p := range procs {
+		names = append(names, p)
+	}
+	sort.Strings(names)
+	fmt.Fprintf(out, "%-12s %12s %14s\n", "PROC", "CALLS", "MEAN_LATENCY")
+	for _, p := range names {
+		a := procs[p]
+		mean := time.Duration(0)
+		if a.count > 0 {
+			mean = time.Duration(a.sum / a.count * float64(time.Second))
+		}
+		fmt.Fprintf(out, "%-12s %12.0f %14s\n", p, a.calls, mean)
+	}
+	return nil
+}
