@@ -95,7 +95,7 @@ func munge(re *regexp.Regexp, name string) (string, bool) {
 		return "", false
 	}
 	m := re.FindStringSubmatchIndex(name)
-	if m == nil || len(m) < 4 || m[2] < 0 {
+	if len(m) < 4 || m[2] < 0 {
 		return "", false
 	}
 	return name[m[2]:m[3]], true

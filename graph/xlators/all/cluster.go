@@ -1,0 +1,5 @@
+package all
+
+import (
+	_ "github.com/weftfs/weft/graph/xlators/cluster/distribute" // cluster/distribute
+)

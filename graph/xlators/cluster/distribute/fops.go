@@ -1,0 +1,405 @@
+package distribute
+
+import (
+	"context"
+
+	"golang.org/x/sys/unix"
+
+	"github.com/weftfs/weft/graph"
+)
+
+// Lookup implements graph.Fops: the hashed subvolume first; a directory is then looked up
+// everywhere and its layout merged (and healed); a link file is followed; a miss is searched on
+// every subvolume per lookup-unhashed.
+func (d *DHT) Lookup(ctx context.Context, loc *graph.Loc, xdata graph.Xdata) (graph.LookupReply, error) {
+	if loc.Name == "" {
+		return d.lookupNameless(ctx, loc, xdata)
+	}
+	h, pl, err := d.hashed(ctx, loc)
+	if err != nil {
+		return graph.LookupReply{}, err
+	}
+	lx := lookupXdata(xdata)
+	r, err := d.subs[h].Lookup(ctx, loc, lx)
+	if err == nil {
+		switch {
+		case r.Stat.IsDir():
+			return d.lookupDirAll(ctx, loc, xdata)
+		case isLinkfile(&r.Stat, r.Xdata):
+			if rr, ok := d.followLink(ctx, loc, &r, xdata); ok {
+				return rr, nil
+			}
+			return d.lookupEverywhere(ctx, loc, xdata, h)
+		default:
+			d.setCached(r.Stat.GFID, h)
+			stripInternal(r.Xdata)
+			return r, nil
+		}
+	}
+	if graph.Errno(err) != unix.ENOENT {
+		return r, err
+	}
+	switch d.unhashed {
+	case unhashedOff:
+		return r, err
+	case unhashedAuto:
+		if pl != nil && d.optimize && pl.CommitHash != LayoutHashInvalid && pl.CommitHash == d.volCommitHash(ctx) {
+			return r, err
+		}
+	}
+	return d.lookupEverywhere(ctx, loc, xdata, h)
+}
+
+func stripInternal(x graph.Xdata) {
+	if x != nil {
+		delete(x, XattrLinkto)
+	}
+}
+
+func (d *DHT) followLink(ctx context.Context, loc *graph.Loc, link *graph.LookupReply, xdata graph.Xdata) (graph.LookupReply, bool) {
+	t := d.subvolIndex(DecodeLinkto(link.Xdata[XattrLinkto]))
+	if t < 0 {
+		return graph.LookupReply{}, false
+	}
+	r, err := d.subs[t].Lookup(ctx, loc, lookupXdata(xdata))
+	if err != nil || r.Stat.GFID != link.Stat.GFID || isLinkfile(&r.Stat, r.Xdata) {
+		return graph.LookupReply{}, false
+	}
+	d.setCached(r.Stat.GFID, t)
+	stripInternal(r.Xdata)
+	return r, true
+}
+
+// lookupEverywhere searches every subvolume for loc (dht_lookup_everywhere). A data file found
+// away from its hashed subvolume gets a link file there; a directory found is laid out.
+func (d *DHT) lookupEverywhere(ctx context.Context, loc *graph.Loc, xdata graph.Xdata, h int) (graph.LookupReply, error) {
+	lx := lookupXdata(xdata)
+	res := fanout(d.all(), func(i int) (graph.LookupReply, error) { return d.subs[i].Lookup(ctx, loc, lx) })
+	data := -1
+	for i, r := range res {
+		if r.err != nil {
+			continue
+		}
+		if r.v.Stat.IsDir() {
+			return d.lookupDirAll(ctx, loc, xdata)
+		}
+		if !isLinkfile(&r.v.Stat, r.v.Xdata) {
+			data = i
+			break
+		}
+	}
+	if data < 0 {
+		return graph.LookupReply{}, graph.Errorf(unix.ENOENT, "distribute: lookup %s", loc)
+	}
+	r := res[data].v
+	d.setCached(r.Stat.GFID, data)
+	if h >= 0 && h != data {
+		if hr := res[h]; hr.err != nil && graph.Errno(hr.err) == unix.ENOENT {
+			_ = d.createLinkfile(ctx, h, data, loc, r.Stat.GFID)
+		}
+	}
+	stripInternal(r.Xdata)
+	return r, nil
+}
+
+func (d *DHT) lookupDirAll(ctx context.Context, loc *graph.Loc, xdata graph.Xdata) (graph.LookupReply, error) {
+	res, l := d.lookupDir(ctx, loc, xdata)
+	var best *graph.LookupReply
+	var firstErr error
+	for i := range res {
+		if res[i].err == nil && res[i].rep.Stat.IsDir() {
+			if best == nil {
+				best = &res[i].rep
+			}
+		} else if firstErr == nil && res[i].err != nil {
+			firstErr = res[i].err
+		}
+	}
+	if best == nil {
+		if firstErr == nil {
+			firstErr = graph.Errorf(unix.ENOENT, "distribute: lookup %s", loc)
+		}
+		return graph.LookupReply{}, firstErr
+	}
+	if l.NeedsHeal() {
+		d.healLayout(ctx, loc, res, l)
+	}
+	d.setLayout(best.Stat.GFID, l)
+	out := *best
+	out.Xdata = out.Xdata.Clone()
+	if out.Xdata != nil {
+		delete(out.Xdata, XattrLayout)
+		stripInternal(out.Xdata)
+	}
+	return out, nil
+}
+
+func (d *DHT) lookupNameless(ctx context.Context, loc *graph.Loc, xdata graph.Xdata) (graph.LookupReply, error) {
+	if loc.GFID.IsRoot() || d.isDir(loc.GFID) {
+		return d.lookupDirAll(ctx, loc, xdata)
+	}
+	if i, ok := d.getCached(loc.GFID); ok {
+		r, err := d.subs[i].Lookup(ctx, loc, lookupXdata(xdata))
+		if err == nil && !isLinkfile(&r.Stat, r.Xdata) {
+			stripInternal(r.Xdata)
+			return r, nil
+		}
+	}
+	lx := lookupXdata(xdata)
+	res := fanout(d.all(), func(i int) (graph.LookupReply, error) { return d.subs[i].Lookup(ctx, loc, lx) })
+	var firstErr error
+	for i, r := range res {
+		if r.err != nil {
+			if firstErr == nil || graph.Errno(firstErr) == unix.ENOENT {
+				firstErr = r.err
+			}
+			continue
+		}
+		if r.v.Stat.IsDir() {
+			return d.lookupDirAll(ctx, loc, xdata)
+		}
+		if !isLinkfile(&r.v.Stat, r.v.Xdata) {
+			d.setCached(r.v.Stat.GFID, i)
+			stripInternal(r.v.Xdata)
+			return r.v, nil
+		}
+	}
+	if firstErr == nil {
+		firstErr = graph.Errorf(unix.ENOENT, "distribute: lookup %s", loc)
+	}
+	return graph.LookupReply{}, firstErr
+}
+
+// createLinkfile makes on subvolume at a link file for loc pointing at subvolume to.
+func (d *DHT) createLinkfile(ctx context.Context, at, to int, loc *graph.Loc, g graph.GFID) error {
+	x := withGFIDReq(nil, g)
+	x[XattrLinkto] = EncodeLinkto(d.names[to])
+	ll := &graph.Loc{Path: loc.Path, Name: loc.Name, ParentGFID: loc.ParentGFID}
+	if _, err := d.subs[at].Mknod(ctx, ll, unix.S_IFREG|unix.S_ISVTX, 0, 0, x); err != nil {
+		return err
+	}
+	ll.GFID = g
+	_, err := d.subs[at].Setxattr(ctx, ll, graph.Xdata{XattrLinkto: EncodeLinkto(d.names[to])}, 0, nil)
+	return err
+}
+
+// ---- entry creation -------------------------------------------------------------------------
+
+// Create implements graph.Fops on the hashed subvolume.
+func (d *DHT) Create(ctx context.Context, loc *graph.Loc, flags int, mode uint32, umask uint32, fd *graph.FD, xdata graph.Xdata) (graph.EntryReply, error) {
+	h, _, err := d.hashed(ctx, loc)
+	if err != nil {
+		return graph.EntryReply{}, err
+	}
+	_, x := gfidReq(xdata)
+	r, err := d.subs[h].Create(ctx, loc, flags, mode, umask, fd, x)
+	if err == nil {
+		d.setCached(r.Stat.GFID, h)
+		fd.SetCtx(d, h)
+	}
+	return r, err
+}
+
+// Mknod implements graph.Fops on the hashed subvolume.
+func (d *DHT) Mknod(ctx context.Context, loc *graph.Loc, mode uint32, rdev uint64, umask uint32, xdata graph.Xdata) (graph.EntryReply, error) {
+	h, _, err := d.hashed(ctx, loc)
+	if err != nil {
+		return graph.EntryReply{}, err
+	}
+	_, x := gfidReq(xdata)
+	r, err := d.subs[h].Mknod(ctx, loc, mode, rdev, umask, x)
+	if err == nil {
+		d.setCached(r.Stat.GFID, h)
+	}
+	return r, err
+}
+
+// Symlink implements graph.Fops on the hashed subvolume.
+func (d *DHT) Symlink(ctx context.Context, target string, loc *graph.Loc, umask uint32, xdata graph.Xdata) (graph.EntryReply, error) {
+	h, _, err := d.hashed(ctx, loc)
+	if err != nil {
+		return graph.EntryReply{}, err
+	}
+	_, x := gfidReq(xdata)
+	r, err := d.subs[h].Symlink(ctx, target, loc, umask, x)
+	if err == nil {
+		d.setCached(r.Stat.GFID, h)
+	}
+	return r, err
+}
+
+// Link implements graph.Fops: the hard link is made next to the data; a link file is added on
+// the new name's hashed subvolume when that differs (dht_link).
+func (d *DHT) Link(ctx context.Context, oldLoc, newLoc *graph.Loc, xdata graph.Xdata) (graph.EntryReply, error) {
+	s, err := d.cachedSubvol(ctx, oldLoc)
+	if err != nil {
+		return graph.EntryReply{}, err
+	}
+	h, _, err := d.hashed(ctx, newLoc)
+	if err != nil {
+		return graph.EntryReply{}, err
+	}
+	r, err := d.subs[s].Link(ctx, oldLoc, newLoc, xdata)
+	if err != nil {
+		return r, err
+	}
+	if h != s {
+		if lerr := d.createLinkfile(ctx, h, s, newLoc, r.Stat.GFID); lerr != nil {
+			_, _ = d.subs[s].Unlink(ctx, newLoc, 0, nil)
+			return graph.EntryReply{}, lerr
+		}
+	}
+	return r, nil
+}
+
+// Mkdir implements graph.Fops: on the hashed subvolume first, then on the others, then the new
+// layout is written to every copy (dht_mkdir).
+func (d *DHT) Mkdir(ctx context.Context, loc *graph.Loc, mode uint32, umask uint32, xdata graph.Xdata) (graph.EntryReply, error) {
+	h, _, err := d.hashed(ctx, loc)
+	if err != nil {
+		return graph.EntryReply{}, err
+	}
+	g, x := gfidReq(xdata)
+	r, err := d.subs[h].Mkdir(ctx, loc, mode, umask, x)
+	if err != nil {
+		return r, err
+	}
+	var rest []int
+	for i := range d.subs {
+		if i != h {
+			rest = append(rest, i)
+		}
+	}
+	res := fanout(rest, func(i int) (graph.EntryReply, error) { return d.subs[i].Mkdir(ctx, loc, mode, umask, x) })
+	l := &Layout{Type: HashTypeDM, CommitHash: LayoutHashInvalid}
+	if d.optimize {
+		l.CommitHash = d.volCommitHash(ctx)
+	}
+	for i := range d.subs {
+		rg := Range{Subvol: i, Name: d.names[i], Err: -1}
+		for k, j := range rest {
+			if j == i && res[k].err != nil {
+				rg.Err = int(graph.Errno(res[k].err))
+			}
+		}
+		l.Ranges = append(l.Ranges, rg)
+	}
+	l.AssignNew(d.assignParams(ctx, locPath(loc), g))
+	d.writeLayout(ctx, g, loc.Path, l)
+	d.setLayout(g, l)
+	return r, nil
+}
+
+// Rmdir implements graph.Fops: the directory must be empty on every subvolume (stale link files
+// aside); it is removed from the others first and from the hashed one last.
+func (d *DHT) Rmdir(ctx context.Context, loc *graph.Loc, flags int, xdata graph.Xdata) (graph.ParentReply, error) {
+	h, _, err := d.hashed(ctx, loc)
+	if err != nil {
+		return graph.ParentReply{}, err
+	}
+	lr, err := d.Lookup(ctx, loc, nil)
+	if err != nil {
+		return graph.ParentReply{}, err
+	}
+	if !lr.Stat.IsDir() {
+		return graph.ParentReply{}, graph.Errorf(unix.ENOTDIR, "distribute: rmdir %s", loc)
+	}
+	dl := &graph.Loc{GFID: lr.Stat.GFID, Path: loc.Path}
+	// Emptiness check across subvolumes: link files alone do not keep a directory alive.
+	chk := fanout(d.all(), func(i int) ([]graph.Dirent, error) { return d.listAll(ctx, i, dl) })
+	var links [][2]int // subvol, index into chk
+	for i, c := range chk {
+		if c.err != nil {
+			if e := graph.Errno(c.err); e == unix.ENOENT || e == unix.ENOTCONN {
+				continue
+			}
+			return graph.ParentReply{}, c.err
+		}
+		for k, e := range c.v {
+			if e.Name == "." || e.Name == ".." {
+				continue
+			}
+			if isLinkfile(&e.Stat, nil) {
+				links = append(links, [2]int{i, k})
+				continue
+			}
+			return graph.ParentReply{}, graph.Errorf(unix.ENOTEMPTY, "distribute: rmdir %s", loc)
+		}
+	}
+	for _, lk := range links {
+		e := chk[lk[0]].v[lk[1]]
+		_, _ = d.subs[lk[0]].Unlink(ctx, &graph.Loc{Name: e.Name, ParentGFID: lr.Stat.GFID}, 0, nil)
+	}
+	var rest []int
+	for i := range d.subs {
+		if i != h {
+			rest = append(rest, i)
+		}
+	}
+	res := fanout(rest, func(i int) (graph.ParentReply, error) { return d.subs[i].Rmdir(ctx, loc, flags, xdata) })
+	for _, r := range res {
+		if r.err != nil && graph.Errno(r.err) != unix.ENOENT {
+			return graph.ParentReply{}, r.err
+		}
+	}
+	r, err := d.subs[h].Rmdir(ctx, loc, flags, xdata)
+	if err == nil || graph.Errno(err) == unix.ENOENT {
+		d.forget(lr.Stat.GFID)
+	}
+	return r, err
+}
+
+// listAll reads a whole directory on one subvolume (readdirp, for emptiness checks).
+func (d *DHT) listAll(ctx context.Context, i int, dl *graph.Loc) ([]graph.Dirent, error) {
+	fd := graph.NewFD(nil, dl.GFID, unix.O_RDONLY)
+	defer fd.Unref()
+	fd.IsDir = true
+	if _, err := d.subs[i].Opendir(ctx, dl, fd, nil); err != nil {
+		return nil, err
+	}
+	var out []graph.Dirent
+	var off uint64
+	for n := 0; n < 1<<16; n++ {
+		ents, _, err := d.subs[i].Readdirp(ctx, fd, 64<<10, off, graph.Xdata{XattrLinkto: nil})
+		if err != nil {
+			return nil, err
+		}
+		if len(ents) == 0 {
+			break
+		}
+		out = append(out, ents...)
+		off = ents[len(ents)-1].Off
+	}
+	return out, nil
+}
+
+// Unlink implements graph.Fops: the data file on its subvolume, then the link file on the
+// hashed one.
+func (d *DHT) Unlink(ctx context.Context, loc *graph.Loc, flags int, xdata graph.Xdata) (graph.ParentReply, error) {
+	h, _, err := d.hashed(ctx, loc)
+	if err != nil {
+		return graph.ParentReply{}, err
+	}
+	lr, err := d.Lookup(ctx, loc, nil)
+	if err != nil {
+		return graph.ParentReply{}, err
+	}
+	if lr.Stat.IsDir() {
+		return graph.ParentReply{}, graph.Errorf(unix.EISDIR, "distribute: unlink %s", loc)
+	}
+	s, ok := d.getCached(lr.Stat.GFID)
+	if !ok {
+		s = h
+	}
+	r, err := d.subs[s].Unlink(ctx, loc, flags, xdata)
+	if err != nil {
+		return r, err
+	}
+	if h != s {
+		_, _ = d.subs[h].Unlink(ctx, loc, 0, nil)
+	}
+	if lr.Stat.Nlink <= 1 {
+		d.forget(lr.Stat.GFID)
+	}
+	return r, nil
+}

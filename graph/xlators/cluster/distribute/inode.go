@@ -1,0 +1,379 @@
+package distribute
+
+import (
+	"context"
+
+	"golang.org/x/sys/unix"
+
+	"github.com/weftfs/weft/graph"
+)
+
+// resolve tells whether loc is a directory and, for a file, which subvolume holds it.
+func (d *DHT) resolve(ctx context.Context, loc *graph.Loc) (dir bool, sub int, err error) {
+	g := loc.GFID
+	if g.IsRoot() || (!g.IsZero() && d.getLayout(g) != nil) {
+		return true, -1, nil
+	}
+	if !g.IsZero() {
+		if i, ok := d.getCached(g); ok {
+			return false, i, nil
+		}
+	}
+	r, err := d.Lookup(ctx, loc, nil)
+	if err != nil {
+		return false, -1, err
+	}
+	if r.Stat.IsDir() {
+		return true, -1, nil
+	}
+	i, ok := d.getCached(r.Stat.GFID)
+	if !ok {
+		return false, -1, graph.Errorf(unix.EIO, "distribute: %s: location unknown", loc)
+	}
+	return false, i, nil
+}
+
+// retryable reports whether err means the file moved away (migration) so the fop should be
+// retried after a fresh lookup.
+func retryable(err error) bool {
+	e := graph.Errno(err)
+	return e == unix.ENOENT || e == unix.ESTALE
+}
+
+// onFile runs f on the subvolume holding loc; directories go to every subvolume with allDirs
+// (the first answer wins) or to the first up one otherwise.
+func onFile[T any](ctx context.Context, d *DHT, loc *graph.Loc, allDirs bool, f func(sub graph.Xlator) (T, error)) (T, error) {
+	var zero T
+	dir, s, err := d.resolve(ctx, loc)
+	if err != nil {
+		return zero, err
+	}
+	if dir {
+		if !allDirs {
+			return f(d.subs[d.firstUp()])
+		}
+		res := fanout(d.all(), func(i int) (T, error) { return f(d.subs[i]) })
+		var firstErr error
+		for i, r := range res {
+			if r.err == nil && i == d.firstUp() {
+				return r.v, nil
+			}
+			if r.err != nil && firstErr == nil && graph.Errno(r.err) != unix.ENOTCONN {
+				firstErr = r.err
+			}
+		}
+		if firstErr != nil {
+			return zero, firstErr
+		}
+		for _, r := range res {
+			if r.err == nil {
+				return r.v, nil
+			}
+		}
+		return zero, res[0].err
+	}
+	v, err := f(d.subs[s])
+	if err != nil && retryable(err) && !loc.GFID.IsZero() {
+		d.forget(loc.GFID)
+		if _, s2, err2 := d.resolve(ctx, loc); err2 == nil && s2 >= 0 && s2 != s {
+			return f(d.subs[s2])
+		}
+	}
+	return v, err
+}
+
+func onFD[T any](ctx context.Context, d *DHT, fd *graph.FD, f func(sub graph.Xlator) (T, error)) (T, error) {
+	var zero T
+	if fd.IsDir || d.isDir(fd.GFID) {
+		return f(d.subs[d.firstUp()])
+	}
+	s, err := d.fdSubvol(ctx, fd)
+	if err != nil {
+		return zero, err
+	}
+	v, err := f(d.subs[s])
+	if err != nil && retryable(err) {
+		// The file may have migrated (rebalance): find it again, reopen there, retry once.
+		d.forget(fd.GFID)
+		s2, err2 := d.cachedSubvol(ctx, &graph.Loc{GFID: fd.GFID})
+		if err2 == nil && s2 != s {
+			if _, oerr := d.subs[s2].Open(ctx, &graph.Loc{GFID: fd.GFID}, fd.Flags&^(unix.O_CREAT|unix.O_EXCL|unix.O_TRUNC), fd, nil); oerr == nil {
+				fd.SetCtx(d, s2)
+				return f(d.subs[s2])
+			}
+		}
+	}
+	return v, err
+}
+
+// Stat implements graph.Fops.
+func (d *DHT) Stat(ctx context.Context, loc *graph.Loc, xdata graph.Xdata) (graph.Iatt, graph.Xdata, error) {
+	type r struct {
+		st graph.Iatt
+		x  graph.Xdata
+	}
+	v, err := onFile(ctx, d, loc, false, func(s graph.Xlator) (r, error) {
+		st, x, err := s.Stat(ctx, loc, xdata)
+		return r{st, x}, err
+	})
+	return v.st, v.x, err
+}
+
+// Access implements graph.Fops.
+func (d *DHT) Access(ctx context.Context, loc *graph.Loc, mask uint32, xdata graph.Xdata) (graph.Xdata, error) {
+	return onFile(ctx, d, loc, false, func(s graph.Xlator) (graph.Xdata, error) { return s.Access(ctx, loc, mask, xdata) })
+}
+
+// Readlink implements graph.Fops.
+func (d *DHT) Readlink(ctx context.Context, loc *graph.Loc, size uint32, xdata graph.Xdata) (string, graph.Iatt, graph.Xdata, error) {
+	type r struct {
+		t  string
+		st graph.Iatt
+		x  graph.Xdata
+	}
+	v, err := onFile(ctx, d, loc, false, func(s graph.Xlator) (r, error) {
+		t, st, x, err := s.Readlink(ctx, loc, size, xdata)
+		return r{t, st, x}, err
+	})
+	return v.t, v.st, v.x, err
+}
+
+// Truncate implements graph.Fops.
+func (d *DHT) Truncate(ctx context.Context, loc *graph.Loc, offset int64, xdata graph.Xdata) (graph.WCCReply, error) {
+	return onFile(ctx, d, loc, false, func(s graph.Xlator) (graph.WCCReply, error) { return s.Truncate(ctx, loc, offset, xdata) })
+}
+
+// Open implements graph.Fops.
+func (d *DHT) Open(ctx context.Context, loc *graph.Loc, flags int, fd *graph.FD, xdata graph.Xdata) (graph.Xdata, error) {
+	dir, s, err := d.resolve(ctx, loc)
+	if err != nil {
+		return nil, err
+	}
+	if dir {
+		return nil, graph.Errorf(unix.EISDIR, "distribute: open %s", loc)
+	}
+	x, err := d.subs[s].Open(ctx, loc, flags, fd, xdata)
+	if err == nil {
+		fd.SetCtx(d, s)
+	}
+	return x, err
+}
+
+// Setattr implements graph.Fops (directories: every subvolume).
+func (d *DHT) Setattr(ctx context.Context, loc *graph.Loc, stbuf *graph.Iatt, valid uint32, xdata graph.Xdata) (graph.WCCReply, error) {
+	return onFile(ctx, d, loc, true, func(s graph.Xlator) (graph.WCCReply, error) { return s.Setattr(ctx, loc, stbuf, valid, xdata) })
+}
+
+// Setxattr implements graph.Fops (directories: every subvolume). The layout xattrs are
+// distribute's own and cannot be set through it.
+func (d *DHT) Setxattr(ctx context.Context, loc *graph.Loc, dict graph.Xdata, flags int, xdata graph.Xdata) (graph.Xdata, error) {
+	if dict.Has(XattrLayout) || dict.Has(XattrLinkto) {
+		return nil, graph.Errorf(unix.EPERM, "distribute: setxattr %s: internal xattr", loc)
+	}
+	return onFile(ctx, d, loc, true, func(s graph.Xlator) (graph.Xdata, error) { return s.Setxattr(ctx, loc, dict, flags, xdata) })
+}
+
+// Getxattr implements graph.Fops.
+func (d *DHT) Getxattr(ctx context.Context, loc *graph.Loc, name string, xdata graph.Xdata) (graph.Xdata, graph.Xdata, error) {
+	type r struct{ v, x graph.Xdata }
+	v, err := onFile(ctx, d, loc, false, func(s graph.Xlator) (r, error) {
+		a, b, err := s.Getxattr(ctx, loc, name, xdata)
+		return r{a, b}, err
+	})
+	if v.v != nil && name == "" {
+		delete(v.v, XattrLayout)
+		delete(v.v, XattrLinkto)
+	}
+	return v.v, v.x, err
+}
+
+// Removexattr implements graph.Fops (directories: every subvolume).
+func (d *DHT) Removexattr(ctx context.Context, loc *graph.Loc, name string, xdata graph.Xdata) (graph.Xdata, error) {
+	if name == XattrLayout || name == XattrLinkto {
+		return nil, graph.Errorf(unix.EPERM, "distribute: removexattr %s: internal xattr", loc)
+	}
+	return onFile(ctx, d, loc, true, func(s graph.Xlator) (graph.Xdata, error) { return s.Removexattr(ctx, loc, name, xdata) })
+}
+
+// Xattrop implements graph.Fops.
+func (d *DHT) Xattrop(ctx context.Context, loc *graph.Loc, flag graph.XattropFlag, dict graph.Xdata, xdata graph.Xdata) (graph.Xdata, graph.Xdata, error) {
+	type r struct{ v, x graph.Xdata }
+	v, err := onFile(ctx, d, loc, false, func(s graph.Xlator) (r, error) {
+		a, b, err := s.Xattrop(ctx, loc, flag, dict, xdata)
+		return r{a, b}, err
+	})
+	return v.v, v.x, err
+}
+
+// Inodelk implements graph.Fops (directories: the first up subvolume).
+func (d *DHT) Inodelk(ctx context.Context, volume string, loc *graph.Loc, cmd graph.LkCmd, lock *graph.Flock, xdata graph.Xdata) (graph.Xdata, error) {
+	return onFile(ctx, d, loc, false, func(s graph.Xlator) (graph.Xdata, error) { return s.Inodelk(ctx, volume, loc, cmd, lock, xdata) })
+}
+
+// Entrylk implements graph.Fops on the subvolume the basename hashes to (the directory's first
+// up subvolume without a basename).
+func (d *DHT) Entrylk(ctx context.Context, volume string, loc *graph.Loc, basename string, cmd graph.EntrylkCmd, typ graph.EntrylkType, xdata graph.Xdata) (graph.Xdata, error) {
+	s := d.firstUp()
+	if basename != "" && !loc.GFID.IsZero() {
+		if h, _, err := d.hashed(ctx, &graph.Loc{Name: basename, ParentGFID: loc.GFID}); err == nil {
+			s = h
+		}
+	}
+	return d.subs[s].Entrylk(ctx, volume, loc, basename, cmd, typ, xdata)
+}
+
+// Fentrylk implements graph.Fops.
+func (d *DHT) Fentrylk(ctx context.Context, volume string, fd *graph.FD, basename string, cmd graph.EntrylkCmd, typ graph.EntrylkType, xdata graph.Xdata) (graph.Xdata, error) {
+	s := d.firstUp()
+	if basename != "" {
+		if h, _, err := d.hashed(ctx, &graph.Loc{Name: basename, ParentGFID: fd.GFID}); err == nil {
+			s = h
+		}
+	}
+	return d.subs[s].Fentrylk(ctx, volume, fd, basename, cmd, typ, xdata)
+}
+
+// ---- fd fops --------------------------------------------------------------------------------
+
+// Fstat implements graph.Fops.
+func (d *DHT) Fstat(ctx context.Context, fd *graph.FD, xdata graph.Xdata) (graph.Iatt, graph.Xdata, error) {
+	type r struct {
+		st graph.Iatt
+		x  graph.Xdata
+	}
+	v, err := onFD(ctx, d, fd, func(s graph.Xlator) (r, error) {
+		st, x, err := s.Fstat(ctx, fd, xdata)
+		return r{st, x}, err
+	})
+	return v.st, v.x, err
+}
+
+// Readv implements graph.Fops.
+func (d *DHT) Readv(ctx context.Context, fd *graph.FD, size uint32, offset int64, flags uint32, xdata graph.Xdata) (graph.ReadReply, error) {
+	return onFD(ctx, d, fd, func(s graph.Xlator) (graph.ReadReply, error) { return s.Readv(ctx, fd, size, offset, flags, xdata) })
+}
+
+// Writev implements graph.Fops.
+func (d *DHT) Writev(ctx context.Context, fd *graph.FD, data []byte, offset int64, flags uint32, xdata graph.Xdata) (graph.WCCReply, error) {
+	return onFD(ctx, d, fd, func(s graph.Xlator) (graph.WCCReply, error) { return s.Writev(ctx, fd, data, offset, flags, xdata) })
+}
+
+// Flush implements graph.Fops.
+func (d *DHT) Flush(ctx context.Context, fd *graph.FD, xdata graph.Xdata) (graph.Xdata, error) {
+	if fd.IsDir {
+		return nil, nil
+	}
+	return onFD(ctx, d, fd, func(s graph.Xlator) (graph.Xdata, error) { return s.Flush(ctx, fd, xdata) })
+}
+
+// Fsync implements graph.Fops.
+func (d *DHT) Fsync(ctx context.Context, fd *graph.FD, datasync bool, xdata graph.Xdata) (graph.WCCReply, error) {
+	return onFD(ctx, d, fd, func(s graph.Xlator) (graph.WCCReply, error) { return s.Fsync(ctx, fd, datasync, xdata) })
+}
+
+// Ftruncate implements graph.Fops.
+func (d *DHT) Ftruncate(ctx context.Context, fd *graph.FD, offset int64, xdata graph.Xdata) (graph.WCCReply, error) {
+	return onFD(ctx, d, fd, func(s graph.Xlator) (graph.WCCReply, error) { return s.Ftruncate(ctx, fd, offset, xdata) })
+}
+
+// Fsetattr implements graph.Fops.
+func (d *DHT) Fsetattr(ctx context.Context, fd *graph.FD, stbuf *graph.Iatt, valid uint32, xdata graph.Xdata) (graph.WCCReply, error) {
+	if fd.IsDir || d.isDir(fd.GFID) {
+		return d.Setattr(ctx, &graph.Loc{GFID: fd.GFID}, stbuf, valid, xdata)
+	}
+	return onFD(ctx, d, fd, func(s graph.Xlator) (graph.WCCReply, error) { return s.Fsetattr(ctx, fd, stbuf, valid, xdata) })
+}
+
+// Fsetxattr implements graph.Fops.
+func (d *DHT) Fsetxattr(ctx context.Context, fd *graph.FD, dict graph.Xdata, flags int, xdata graph.Xdata) (graph.Xdata, error) {
+	if fd.IsDir || d.isDir(fd.GFID) {
+		return d.Setxattr(ctx, &graph.Loc{GFID: fd.GFID}, dict, flags, xdata)
+	}
+	if dict.Has(XattrLayout) || dict.Has(XattrLinkto) {
+		return nil, graph.Errorf(unix.EPERM, "distribute: fsetxattr: internal xattr")
+	}
+	return onFD(ctx, d, fd, func(s graph.Xlator) (graph.Xdata, error) { return s.Fsetxattr(ctx, fd, dict, flags, xdata) })
+}
+
+// Fgetxattr implements graph.Fops.
+func (d *DHT) Fgetxattr(ctx context.Context, fd *graph.FD, name string, xdata graph.Xdata) (graph.Xdata, graph.Xdata, error) {
+	type r struct{ v, x graph.Xdata }
+	v, err := onFD(ctx, d, fd, func(s graph.Xlator) (r, error) {
+		a, b, err := s.Fgetxattr(ctx, fd, name, xdata)
+		return r{a, b}, err
+	})
+	if v.v != nil && name == "" {
+		delete(v.v, XattrLayout)
+		delete(v.v, XattrLinkto)
+	}
+	return v.v, v.x, err
+}
+
+// Fremovexattr implements graph.Fops.
+func (d *DHT) Fremovexattr(ctx context.Context, fd *graph.FD, name string, xdata graph.Xdata) (graph.Xdata, error) {
+	if fd.IsDir || d.isDir(fd.GFID) {
+		return d.Removexattr(ctx, &graph.Loc{GFID: fd.GFID}, name, xdata)
+	}
+	return onFD(ctx, d, fd, func(s graph.Xlator) (graph.Xdata, error) { return s.Fremovexattr(ctx, fd, name, xdata) })
+}
+
+// Lk implements graph.Fops.
+func (d *DHT) Lk(ctx context.Context, fd *graph.FD, cmd graph.LkCmd, lock *graph.Flock, xdata graph.Xdata) (graph.Flock, graph.Xdata, error) {
+	type r struct {
+		f graph.Flock
+		x graph.Xdata
+	}
+	v, err := onFD(ctx, d, fd, func(s graph.Xlator) (r, error) {
+		f, x, err := s.Lk(ctx, fd, cmd, lock, xdata)
+		return r{f, x}, err
+	})
+	return v.f, v.x, err
+}
+
+// Finodelk implements graph.Fops.
+func (d *DHT) Finodelk(ctx context.Context, volume string, fd *graph.FD, cmd graph.LkCmd, lock *graph.Flock, xdata graph.Xdata) (graph.Xdata, error) {
+	return onFD(ctx, d, fd, func(s graph.Xlator) (graph.Xdata, error) { return s.Finodelk(ctx, volume, fd, cmd, lock, xdata) })
+}
+
+// Fxattrop implements graph.Fops.
+func (d *DHT) Fxattrop(ctx context.Context, fd *graph.FD, flag graph.XattropFlag, dict graph.Xdata, xdata graph.Xdata) (graph.Xdata, graph.Xdata, error) {
+	type r struct{ v, x graph.Xdata }
+	v, err := onFD(ctx, d, fd, func(s graph.Xlator) (r, error) {
+		a, b, err := s.Fxattrop(ctx, fd, flag, dict, xdata)
+		return r{a, b}, err
+	})
+	return v.v, v.x, err
+}
+
+// Fallocate implements graph.Fops.
+func (d *DHT) Fallocate(ctx context.Context, fd *graph.FD, mode uint32, offset, length int64, xdata graph.Xdata) (graph.WCCReply, error) {
+	return onFD(ctx, d, fd, func(s graph.Xlator) (graph.WCCReply, error) { return s.Fallocate(ctx, fd, mode, offset, length, xdata) })
+}
+
+// Discard implements graph.Fops.
+func (d *DHT) Discard(ctx context.Context, fd *graph.FD, offset, length int64, xdata graph.Xdata) (graph.WCCReply, error) {
+	return onFD(ctx, d, fd, func(s graph.Xlator) (graph.WCCReply, error) { return s.Discard(ctx, fd, offset, length, xdata) })
+}
+
+// Zerofill implements graph.Fops.
+func (d *DHT) Zerofill(ctx context.Context, fd *graph.FD, offset, length int64, xdata graph.Xdata) (graph.WCCReply, error) {
+	return onFD(ctx, d, fd, func(s graph.Xlator) (graph.WCCReply, error) { return s.Zerofill(ctx, fd, offset, length, xdata) })
+}
+
+// Seek implements graph.Fops.
+func (d *DHT) Seek(ctx context.Context, fd *graph.FD, offset int64, what graph.SeekWhat, xdata graph.Xdata) (int64, graph.Xdata, error) {
+	type r struct {
+		o int64
+		x graph.Xdata
+	}
+	v, err := onFD(ctx, d, fd, func(s graph.Xlator) (r, error) {
+		o, x, err := s.Seek(ctx, fd, offset, what, xdata)
+		return r{o, x}, err
+	})
+	return v.o, v.x, err
+}
+
+// Rchecksum implements graph.Fops.
+func (d *DHT) Rchecksum(ctx context.Context, fd *graph.FD, offset int64, length uint32, xdata graph.Xdata) (graph.RchecksumReply, error) {
+	return onFD(ctx, d, fd, func(s graph.Xlator) (graph.RchecksumReply, error) { return s.Rchecksum(ctx, fd, offset, length, xdata) })
+}

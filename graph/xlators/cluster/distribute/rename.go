@@ -1,0 +1,133 @@
+package distribute
+
+import (
+	"context"
+
+	"golang.org/x/sys/unix"
+
+	"github.com/weftfs/weft/graph"
+)
+
+// Rename implements graph.Fops (dht-rename.c). A file's data stays where it is: the name moves
+// on the data's subvolume; if the new name hashes elsewhere, a link file is created there first;
+// the old name's link file (if any) and a replaced destination's data and link file are removed
+// afterwards. A directory is renamed on every subvolume, the new name's hashed one first, under
+// entry locks on both names in dht.entry.sync (taken when a locks translator is present).
+func (d *DHT) Rename(ctx context.Context, oldLoc, newLoc *graph.Loc, xdata graph.Xdata) (graph.RenameReply, error) {
+	src, err := d.Lookup(ctx, oldLoc, nil)
+	if err != nil {
+		return graph.RenameReply{}, err
+	}
+	dh, _, err := d.hashed(ctx, newLoc)
+	if err != nil {
+		return graph.RenameReply{}, err
+	}
+	if src.Stat.IsDir() {
+		return d.renameDir(ctx, oldLoc, newLoc, dh, xdata)
+	}
+	s, ok := d.getCached(src.Stat.GFID)
+	if !ok {
+		return graph.RenameReply{}, graph.Errorf(unix.EIO, "distribute: rename %s: location unknown", oldLoc)
+	}
+	sh, _, err := d.hashed(ctx, oldLoc)
+	if err != nil {
+		return graph.RenameReply{}, err
+	}
+	// The destination, if it exists.
+	dst, derr := d.Lookup(ctx, newLoc, nil)
+	dc := -1
+	if derr == nil {
+		if dst.Stat.GFID == src.Stat.GFID {
+			return graph.RenameReply{Stat: src.Stat}, nil // same file: nothing to do
+		}
+		if dst.Stat.IsDir() {
+			return graph.RenameReply{}, graph.Errorf(unix.EISDIR, "distribute: rename %s → %s", oldLoc, newLoc)
+		}
+		dc, _ = d.getCached(dst.Stat.GFID)
+	} else if graph.Errno(derr) != unix.ENOENT {
+		return graph.RenameReply{}, derr
+	}
+	unlock := d.entryLocks(ctx, oldLoc, newLoc)
+	defer unlock()
+	if dh != s {
+		// The destination's hashed subvolume gets a link file pointing at the data. A link file
+		// or data file already there for the replaced destination is removed first.
+		if derr == nil {
+			_, _ = d.subs[dh].Unlink(ctx, newLoc, 0, nil)
+		}
+		if err := d.createLinkfile(ctx, dh, s, newLoc, src.Stat.GFID); err != nil {
+			return graph.RenameReply{}, err
+		}
+	}
+	r, err := d.subs[s].Rename(ctx, oldLoc, newLoc, xdata)
+	if err != nil {
+		if dh != s {
+			_, _ = d.subs[dh].Unlink(ctx, newLoc, 0, nil)
+		}
+		return r, err
+	}
+	if sh != s {
+		_, _ = d.subs[sh].Unlink(ctx, oldLoc, 0, nil) // the old name's link file
+	}
+	if derr == nil && dc >= 0 && dc != s && dc != dh {
+		_, _ = d.subs[dc].Unlink(ctx, newLoc, 0, nil) // the replaced file's data
+	}
+	if derr == nil && dst.Stat.Nlink <= 1 {
+		d.forget(dst.Stat.GFID)
+	}
+	d.setCached(src.Stat.GFID, s)
+	return r, nil
+}
+
+func (d *DHT) entryLocks(ctx context.Context, a, b *graph.Loc) func() {
+	var held []func()
+	for _, l := range []*graph.Loc{a, b} {
+		h, _, err := d.hashed(ctx, l)
+		if err != nil {
+			continue
+		}
+		pl := &graph.Loc{GFID: l.ParentGFID}
+		if _, err := d.subs[h].Entrylk(ctx, EntrySyncDomain, pl, l.Name, graph.EntrylkLock, graph.EntrylkWrlck, nil); err != nil {
+			continue // ENOSYS without a locks translator
+		}
+		sub, name := d.subs[h], l.Name
+		held = append(held, func() {
+			_, _ = sub.Entrylk(context.WithoutCancel(ctx), EntrySyncDomain, pl, name, graph.EntrylkUnlock, graph.EntrylkWrlck, nil)
+		})
+	}
+	return func() {
+		for i := len(held) - 1; i >= 0; i-- {
+			held[i]()
+		}
+	}
+}
+
+func (d *DHT) renameDir(ctx context.Context, oldLoc, newLoc *graph.Loc, dh int, xdata graph.Xdata) (graph.RenameReply, error) {
+	unlock := d.entryLocks(ctx, oldLoc, newLoc)
+	defer unlock()
+	r, err := d.subs[dh].Rename(ctx, oldLoc, newLoc, xdata)
+	if err != nil {
+		return r, err
+	}
+	var rest []int
+	for i := range d.subs {
+		if i != dh {
+			rest = append(rest, i)
+		}
+	}
+	res := fanout(rest, func(i int) (graph.RenameReply, error) { return d.subs[i].Rename(ctx, oldLoc, newLoc, xdata) })
+	for k, x := range res {
+		if x.err != nil && graph.Errno(x.err) != unix.ENOENT && graph.Errno(x.err) != unix.ENOTCONN {
+			// Undo on the subvolumes already renamed so the namespace stays consistent.
+			_, _ = d.subs[dh].Rename(ctx, newLoc, oldLoc, nil)
+			for k2, y := range res {
+				if y.err == nil {
+					_, _ = d.subs[rest[k2]].Rename(ctx, newLoc, oldLoc, nil)
+				}
+			}
+			_ = k
+			return graph.RenameReply{}, x.err
+		}
+	}
+	return r, nil
+}
