@@ -3,3 +3,5 @@
 package rpc
 
 func testTransports() []Transport { return []Transport{NetTransport()} }
+
+func benchTransports() []Transport { return []Transport{NetTransport()} }
