@@ -685,6 +685,13 @@ func (e *env) testXattrop() {
 	e.ok(err, "fxattrop")
 	e.eq("back to zero", fmt.Sprintf("%x", d[key]), fmt.Sprintf("%x", int32s(0, 0, 0)))
 
+	// An all-zero addend reads the counters without creating them (AFR's pending check).
+	d, _, err = e.x.Xattrop(e.ctx, loc, graph.XattropAddArray, graph.Xdata{"user.weft.fresh": int32s(0, 0)}, nil)
+	e.ok(err, "zero xattrop on absent key")
+	e.eq("zero xattrop reply", fmt.Sprintf("%x", d["user.weft.fresh"]), fmt.Sprintf("%x", int32s(0, 0)))
+	_, _, err = e.x.Getxattr(e.ctx, loc, "user.weft.fresh", nil)
+	e.fails(err, "zero xattrop must not create the key", unix.ENODATA)
+
 	// Concurrent adds are atomic.
 	const workers, rounds = 8, 25
 	var wg sync.WaitGroup

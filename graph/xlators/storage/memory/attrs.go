@@ -4,6 +4,7 @@ import (
 	"context"
 	"crypto/sha256"
 	"encoding/binary"
+	"fmt"
 	"hash/adler32"
 	"sort"
 	"strings"
@@ -279,59 +280,102 @@ func (m *Memory) Fremovexattr(ctx context.Context, fd *graph.FD, name string, xd
 	return nil, m.removexattr(ctx, n, name)
 }
 
-// XattropApply computes one xattrop step: the stored value cur (nil when absent) combined with
-// the operand op under flag. It returns the value to store and the value to reply with (the new
-// value, or the old one for GetAndSet). Exported for other leaves that want identical arithmetic.
+// XattropApply computes one xattrop step as GlusterFS's posix does (posix-inode-fd-ops.c,
+// _posix_handle_xattr_keyvalue_pair and the __add_array* helpers): cur is the stored value (nil
+// when absent; a shorter value is zero-padded), op the operand. It returns the value to store
+// (store nil: write nothing — an all-zero addend leaves the xattr untouched) and the value to
+// reply with (reply nil: no key in the reply). Adds reply with the new value; GetAndSet stores op
+// and replies with the old value when there was one. The WithDefault forms carry the addends
+// followed by the defaults: an element that is zero becomes default+addend. Exported so that
+// other leaves can share the arithmetic.
 func XattropApply(flag graph.XattropFlag, cur, op []byte) (store, reply []byte, err error) {
-	word := 4
+	unit := 1
 	switch flag {
-	case graph.XattropAddArray64, graph.XattropAddArray64WithDefault:
-		word = 8
-	}
-	switch flag {
-	case graph.XattropGetAndSet:
-		return append([]byte(nil), op...), append([]byte{}, cur...), nil
-	case graph.XattropAddArrayWithDefault, graph.XattropAddArray64WithDefault:
-		// The operand is a default value followed by the addend, each half as long.
-		if len(op)%(2*word) != 0 {
-			return nil, nil, graph.Errorf(unix.EINVAL, "memory: xattrop: operand of %d bytes", len(op))
-		}
-		def, add := op[:len(op)/2], op[len(op)/2:]
-		if cur == nil {
-			cur = def
-		}
-		op = add
-	case graph.XattropAddArray, graph.XattropAddArray64, graph.XattropOrArray, graph.XattropAndArray:
+	case graph.XattropAddArray:
+		unit = 4
+	case graph.XattropAddArray64:
+		unit = 8
+	case graph.XattropAddArrayWithDefault:
+		unit = 8
+	case graph.XattropAddArray64WithDefault:
+		unit = 16
+	case graph.XattropOrArray, graph.XattropAndArray, graph.XattropGetAndSet:
 	default:
 		return nil, nil, graph.Errorf(unix.EINVAL, "memory: xattrop: unknown flag %d", flag)
 	}
-	if len(op)%word != 0 {
-		return nil, nil, graph.Errorf(unix.EINVAL, "memory: xattrop: operand of %d bytes", len(op))
+	if len(op) == 0 || len(op)%unit != 0 {
+		return nil, nil, graph.Errorf(unix.EINVAL, "memory: xattrop: operand of %d bytes for flag %d", len(op), flag)
 	}
-	if cur == nil {
-		cur = make([]byte, len(op))
+	if flag == graph.XattropGetAndSet {
+		var old []byte
+		if cur != nil {
+			old = append([]byte{}, cur...)
+		}
+		return append([]byte(nil), op...), old, nil
 	}
-	if len(cur) != len(op) {
-		return nil, nil, graph.Errorf(unix.EINVAL, "memory: xattrop: stored value of %d bytes, operand of %d", len(cur), len(op))
+	count := len(op)
+	if flag == graph.XattropAddArrayWithDefault || flag == graph.XattropAddArray64WithDefault {
+		count /= 2
 	}
-	out := make([]byte, len(op))
-	for i := 0; i < len(op); i += word {
-		switch {
-		case flag == graph.XattropOrArray:
-			binary.BigEndian.PutUint32(out[i:], binary.BigEndian.Uint32(cur[i:])|binary.BigEndian.Uint32(op[i:]))
-		case flag == graph.XattropAndArray:
-			binary.BigEndian.PutUint32(out[i:], binary.BigEndian.Uint32(cur[i:])&binary.BigEndian.Uint32(op[i:]))
-		case word == 8:
-			binary.BigEndian.PutUint64(out[i:], uint64(int64(binary.BigEndian.Uint64(cur[i:]))+int64(binary.BigEndian.Uint64(op[i:]))))
-		default:
-			binary.BigEndian.PutUint32(out[i:], uint32(int32(binary.BigEndian.Uint32(cur[i:]))+int32(binary.BigEndian.Uint32(op[i:]))))
+	if len(cur) > count {
+		return nil, nil, graph.Errorf(unix.ERANGE, "memory: xattrop: stored value of %d bytes, operand of %d", len(cur), count)
+	}
+	v := make([]byte, count)
+	copy(v, cur)
+	if allZero(op[:count]) {
+		return nil, v, nil
+	}
+	switch flag {
+	case graph.XattropAddArray:
+		for i := 0; i < count; i += 4 {
+			binary.BigEndian.PutUint32(v[i:], binary.BigEndian.Uint32(v[i:])+binary.BigEndian.Uint32(op[i:]))
+		}
+	case graph.XattropAddArray64:
+		for i := 0; i < count; i += 8 {
+			binary.BigEndian.PutUint64(v[i:], binary.BigEndian.Uint64(v[i:])+binary.BigEndian.Uint64(op[i:]))
+		}
+	case graph.XattropAddArrayWithDefault:
+		for i := 0; i < count; i += 4 {
+			d, add := binary.BigEndian.Uint32(v[i:]), binary.BigEndian.Uint32(op[i:])
+			if d == 0 {
+				d = binary.BigEndian.Uint32(op[count+i:])
+			}
+			binary.BigEndian.PutUint32(v[i:], d+add)
+		}
+	case graph.XattropAddArray64WithDefault:
+		for i := 0; i < count; i += 8 {
+			d, add := binary.BigEndian.Uint64(v[i:]), binary.BigEndian.Uint64(op[i:])
+			if d == 0 {
+				d = binary.BigEndian.Uint64(op[count+i:])
+			}
+			binary.BigEndian.PutUint64(v[i:], d+add)
+		}
+	case graph.XattropOrArray:
+		for i := range v {
+			v[i] |= op[i]
+		}
+	case graph.XattropAndArray:
+		for i := range v {
+			v[i] &= op[i]
 		}
 	}
-	return out, append([]byte(nil), out...), nil
+	return v, append([]byte(nil), v...), nil
+}
+
+func allZero(b []byte) bool {
+	for _, c := range b {
+		if c != 0 {
+			return false
+		}
+	}
+	return true
 }
 
 func (m *Memory) xattrop(ctx context.Context, n *node, flag graph.XattropFlag, dict graph.Xdata) (graph.Xdata, error) {
 	c := graph.CredsFrom(ctx)
+	if len(dict) == 0 {
+		return nil, graph.Errorf(unix.EINVAL, "memory: xattrop: empty dictionary")
+	}
 	n.mu.Lock()
 	defer n.mu.Unlock()
 	keys := dict.Keys()
@@ -350,10 +394,14 @@ func (m *Memory) xattrop(ctx context.Context, n *node, flag graph.XattropFlag, d
 		}
 		st, rep, err := XattropApply(flag, cur, dict[k])
 		if err != nil {
-			return nil, graph.Errorf(graph.Errno(err), "memory: xattrop %s: %v", k, err)
+			return nil, fmt.Errorf("memory: xattrop %s: %w", k, err)
 		}
-		stores[k] = st
-		out[k] = rep
+		if st != nil {
+			stores[k] = st
+		}
+		if rep != nil {
+			out[k] = rep
+		}
 	}
 	if n.xattrs == nil {
 		n.xattrs = map[string][]byte{}
