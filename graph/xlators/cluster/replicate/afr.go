@@ -1,0 +1,321 @@
+package replicate
+
+import (
+	"context"
+	"encoding/binary"
+	"hash/fnv"
+	"sync"
+	"sync/atomic"
+
+	"golang.org/x/sys/unix"
+
+	"github.com/weftfs/weft/graph"
+)
+
+// Type is the registered translator type.
+const Type = "cluster/replicate"
+
+// Changelog indices inside a trusted.afr.<name> value: three big-endian int32 counters.
+const (
+	IdxData     = 0
+	IdxMetadata = 1
+	IdxEntry    = 2
+)
+
+// XattrPrefix prefixes the pending xattr of each child: trusted.afr.<afr-pending-xattr name>.
+const XattrPrefix = "trusted.afr."
+
+// XattrDirty is GlusterFS's own-copy dirty counter (kept at zero by Weft; read for compatibility).
+const XattrDirty = "trusted.afr.dirty"
+
+func init() {
+	graph.Register(graph.Registration{
+		Type:        Type,
+		New:         func() graph.Xlator { return &AFR{} },
+		Description: "synchronous replication with changelogs (GlusterFS AFR)",
+		MinChildren: 1,
+		MaxChildren: -1,
+		Options: []graph.OptionSpec{
+			{Key: "afr-pending-xattr", Type: graph.OptList, Description: "names of the children's pending xattrs (default: the children's volume names)"},
+			{Key: "quorum-type", Type: graph.OptEnum, Default: "auto", Enum: []string{"none", "auto", "fixed"}},
+			{Key: "quorum-count", Type: graph.OptInt, Default: "0", Min: 0, Max: 64},
+			{Key: "arbiter-count", Type: graph.OptInt, Default: "0", Min: 0, Max: 1},
+			{Key: "read-subvolume-index", Type: graph.OptInt, Default: "-1", Min: -1, Max: 64},
+			{Key: "eager-lock", Type: graph.OptBool, Default: "on", Description: "accepted; one lock per fop for now"},
+			{Key: "post-op-delay-secs", Type: graph.OptInt, Default: "1", Min: 0, Max: 3600, Description: "accepted; post-op is not delayed yet"},
+			{Key: "data-self-heal", Type: graph.OptString, Default: "off"},
+			{Key: "metadata-self-heal", Type: graph.OptBool, Default: "off"},
+			{Key: "entry-self-heal", Type: graph.OptBool, Default: "off"},
+			{Key: "favorite-child-policy", Type: graph.OptEnum, Default: "none", Enum: []string{"none", "size", "mtime", "ctime", "majority"}},
+			{Key: "volume-id", Type: graph.OptString},
+			{Key: "use-anonymous-inode", Type: graph.OptBool, Default: "yes"},
+			{Key: "use-compound-fops", Type: graph.OptBool, Default: "off"},
+			{Key: "granular-entry-heal", Type: graph.OptBool, Default: "on"},
+		},
+	})
+}
+
+// AFR is the cluster/replicate translator.
+type AFR struct {
+	graph.Base
+
+	kids    []graph.Xlator
+	keys    []string // pending xattr per child
+	arbiter int      // index of the arbiter child or -1
+	qType   string
+	qCount  int
+	readIdx int
+
+	up      []atomic.Bool
+	evMu    sync.Mutex
+	upState graph.Event
+
+	mu    sync.Mutex
+	state map[graph.GFID]*inodeState
+}
+
+// inodeState is what lookup learned about a file: which copies are readable per changelog type,
+// and whether the copies blame each other (split-brain).
+type inodeState struct {
+	readable   [3][]bool
+	splitBrain [3]bool
+	isDir      bool
+}
+
+// Init implements graph.Xlator.
+func (a *AFR) Init(ctx context.Context) error {
+	o := a.Options()
+	a.kids = a.Children()
+	n := len(a.kids)
+	a.keys = make([]string, n)
+	if names := o.List("afr-pending-xattr"); len(names) > 0 {
+		if len(names) != n {
+			return graph.Errorf(unix.EINVAL, "replicate %s: afr-pending-xattr has %d names for %d children", a.Name(), len(names), n)
+		}
+		for i, nm := range names {
+			a.keys[i] = XattrPrefix + nm
+		}
+	} else {
+		for i, k := range a.kids {
+			a.keys[i] = XattrPrefix + k.Name()
+		}
+	}
+	a.arbiter = -1
+	if o.Int("arbiter-count") == 1 {
+		if n != 3 {
+			return graph.Errorf(unix.EINVAL, "replicate %s: arbiter needs 3 children, has %d", a.Name(), n)
+		}
+		a.arbiter = n - 1
+	}
+	a.qType = o.String("quorum-type")
+	a.qCount = int(o.Int("quorum-count"))
+	if a.qType == "fixed" && (a.qCount < 1 || a.qCount > n) {
+		return graph.Errorf(unix.EINVAL, "replicate %s: quorum-count %d out of 1..%d", a.Name(), a.qCount, n)
+	}
+	a.readIdx = int(o.Int("read-subvolume-index"))
+	if a.readIdx >= n {
+		return graph.Errorf(unix.EINVAL, "replicate %s: read-subvolume-index %d ≥ %d children", a.Name(), a.readIdx, n)
+	}
+	a.up = make([]atomic.Bool, n)
+	a.state = map[graph.GFID]*inodeState{}
+	return nil
+}
+
+// PendingKeys returns the pending xattr name of each child.
+func (a *AFR) PendingKeys() []string { return append([]string(nil), a.keys...) }
+
+// ---- quorum and events ----------------------------------------------------------------------
+
+func (a *AFR) upSet() []bool {
+	s := make([]bool, len(a.kids))
+	for i := range s {
+		s[i] = a.up[i].Load()
+	}
+	return s
+}
+
+// quorumMet applies quorum-type to a set of children (up ones, or ones where a fop succeeded):
+// auto — more than half, or exactly half including the first child; fixed — at least
+// quorum-count; none — at least one.
+func (a *AFR) quorumMet(set []bool) bool {
+	cnt := 0
+	for _, b := range set {
+		if b {
+			cnt++
+		}
+	}
+	n := len(set)
+	switch a.qType {
+	case "fixed":
+		return cnt >= a.qCount
+	case "auto":
+		if 2*cnt > n {
+			return true
+		}
+		return 2*cnt == n && set[0]
+	}
+	return cnt > 0
+}
+
+// Notify implements graph.Xlator: CHILD_UP goes up once quorum is up (the first child with
+// quorum none), CHILD_DOWN when none is up.
+func (a *AFR) Notify(ctx context.Context, ev graph.Event, from graph.Xlator) {
+	if ev.IsDownward() {
+		a.ForwardEvent(ctx, ev)
+		return
+	}
+	idx := -1
+	for i, k := range a.kids {
+		if k == from {
+			idx = i
+		}
+	}
+	if idx < 0 || (ev != graph.EventChildUp && ev != graph.EventChildDown) {
+		a.ForwardEvent(ctx, ev)
+		return
+	}
+	a.evMu.Lock()
+	a.up[idx].Store(ev == graph.EventChildUp)
+	set := a.upSet()
+	anyUp := false
+	for _, b := range set {
+		anyUp = anyUp || b
+	}
+	var send graph.Event
+	switch {
+	case a.qType != "none" && a.quorumMet(set) || a.qType == "none" && anyUp:
+		send = graph.EventChildUp
+	case !anyUp:
+		send = graph.EventChildDown
+	}
+	if send != 0 && send != a.upState {
+		a.upState = send
+	} else {
+		send = 0
+	}
+	a.evMu.Unlock()
+	if send != 0 {
+		a.ForwardEvent(ctx, send)
+	}
+}
+
+// ---- changelog helpers ----------------------------------------------------------------------
+
+// EncodePending returns a 12-byte changelog value.
+func EncodePending(data, meta, entry int32) []byte {
+	b := make([]byte, 12)
+	binary.BigEndian.PutUint32(b[0:], uint32(data))
+	binary.BigEndian.PutUint32(b[4:], uint32(meta))
+	binary.BigEndian.PutUint32(b[8:], uint32(entry))
+	return b
+}
+
+// DecodePending parses a changelog value (12 bytes; shorter GlusterFS values are zero-padded).
+func DecodePending(b []byte) (c [3]int32, err error) {
+	if len(b) > 12 || len(b)%4 != 0 {
+		return c, graph.Errorf(unix.EINVAL, "afr changelog of %d bytes", len(b))
+	}
+	for i := 0; i*4 < len(b); i++ {
+		c[i] = int32(binary.BigEndian.Uint32(b[i*4:]))
+	}
+	return c, nil
+}
+
+func (a *AFR) pendingDict(typ int, delta int32, which []bool) graph.Xdata {
+	x := graph.Xdata{}
+	for i, k := range a.keys {
+		var c [3]int32
+		if which[i] {
+			c[typ] = delta
+		}
+		x[k] = EncodePending(c[0], c[1], c[2])
+	}
+	return x
+}
+
+func (a *AFR) changelogRequest(x graph.Xdata) graph.Xdata {
+	nx := x.Clone()
+	if nx == nil {
+		nx = graph.Xdata{}
+	}
+	for _, k := range a.keys {
+		nx[k] = nil
+	}
+	return nx
+}
+
+// ---- fan-out --------------------------------------------------------------------------------
+
+type res[T any] struct {
+	v   T
+	err error
+	ok  bool // the child was asked
+}
+
+func fan[T any](set []bool, f func(i int) (T, error)) []res[T] {
+	out := make([]res[T], len(set))
+	var wg sync.WaitGroup
+	for i, b := range set {
+		if !b {
+			continue
+		}
+		wg.Add(1)
+		go func(i int) {
+			defer wg.Done()
+			v, err := f(i)
+			out[i] = res[T]{v: v, err: err, ok: true}
+		}(i)
+	}
+	wg.Wait()
+	return out
+}
+
+func errDown(op string) error { return graph.Errorf(unix.ENOTCONN, "replicate: %s: no child up", op) }
+
+// ---- read child -----------------------------------------------------------------------------
+
+func (a *AFR) getState(g graph.GFID) *inodeState {
+	a.mu.Lock()
+	defer a.mu.Unlock()
+	return a.state[g]
+}
+
+func (a *AFR) setState(g graph.GFID, s *inodeState) {
+	a.mu.Lock()
+	if len(a.state) > 1<<18 {
+		a.state = map[graph.GFID]*inodeState{}
+	}
+	a.state[g] = s
+	a.mu.Unlock()
+}
+
+// readChild picks the child to read gfid from: an up child not blamed for typ (per the last
+// lookup), read-subvolume-index if it qualifies, otherwise spread by a hash of the GFID. The
+// arbiter never serves data. Split-brain → EIO.
+func (a *AFR) readChild(g graph.GFID, typ int) (int, error) {
+	st := a.getState(g)
+	n := len(a.kids)
+	ok := func(i int) bool {
+		if !a.up[i].Load() || (typ == IdxData && i == a.arbiter) {
+			return false
+		}
+		return st == nil || st.readable[typ] == nil || st.readable[typ][i]
+	}
+	if st != nil && st.splitBrain[typ] {
+		return -1, graph.Errorf(unix.EIO, "replicate %s: gfid %s is in %s split-brain", a.Name(), g, typName(typ))
+	}
+	if a.readIdx >= 0 && ok(a.readIdx) {
+		return a.readIdx, nil
+	}
+	h := fnv.New32a()
+	h.Write(g[:])
+	start := int(h.Sum32() % uint32(n))
+	for k := 0; k < n; k++ {
+		if i := (start + k) % n; ok(i) {
+			return i, nil
+		}
+	}
+	return -1, graph.Errorf(unix.EIO, "replicate %s: gfid %s: no readable copy up", a.Name(), g)
+}
+
+func typName(t int) string { return [...]string{"data", "metadata", "entry"}[t] }
