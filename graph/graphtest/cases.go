@@ -4,6 +4,7 @@ import (
 	"bytes"
 	"encoding/binary"
 	"fmt"
+	"reflect"
 	"sync"
 	"testing"
 	"time"
@@ -50,6 +51,7 @@ func (s *suite) cases() []testCase {
 		{"rchecksum", (*env).testRchecksum},
 		{"locks", (*env).testLocks},
 		{"concurrency", (*env).testConcurrency},
+		{"zero_arguments", (*env).testZeroArguments},
 	}
 }
 
@@ -1132,5 +1134,33 @@ func (e *env) testConcurrency() {
 		if !bytes.Equal(got[w*4096:(w+1)*4096], bytes.Repeat([]byte{byte('A' + w)}, 4096)) {
 			e.t.Errorf("shared file chunk %d corrupted", w)
 		}
+	}
+}
+
+// testZeroArguments calls every fop with zero values (nil loc, nil fd, nil lock, nil attributes,
+// empty names): none may panic, and each but Statfs must return an error.
+func (e *env) testZeroArguments() {
+	it := reflect.TypeOf((*graph.Fops)(nil)).Elem()
+	v := reflect.ValueOf(e.x)
+	for i := 0; i < it.NumMethod(); i++ {
+		name := it.Method(i).Name
+		fn := v.MethodByName(name)
+		args := make([]reflect.Value, fn.Type().NumIn())
+		args[0] = reflect.ValueOf(e.ctx)
+		for j := 1; j < len(args); j++ {
+			args[j] = reflect.Zero(fn.Type().In(j))
+		}
+		func() {
+			defer func() {
+				if r := recover(); r != nil {
+					e.t.Errorf("%s with zero arguments panicked: %v", name, r)
+				}
+			}()
+			out := fn.Call(args)
+			// Statfs answers for the whole volume, so a leaf may ignore a missing loc.
+			if last := out[len(out)-1]; last.IsNil() && name != "Statfs" {
+				e.t.Errorf("%s with zero arguments (nil loc/fd) succeeded", name)
+			}
+		}()
 	}
 }

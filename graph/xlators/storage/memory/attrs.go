@@ -582,8 +582,8 @@ func (m *Memory) Rchecksum(ctx context.Context, fd *graph.FD, offset int64, leng
 	if err != nil {
 		return graph.RchecksumReply{}, err
 	}
-	if offset < 0 {
-		return graph.RchecksumReply{}, graph.Errorf(unix.EINVAL, "memory: rchecksum at %d", offset)
+	if offset < 0 || length > maxRead {
+		return graph.RchecksumReply{}, graph.Errorf(unix.EINVAL, "memory: rchecksum of %d bytes at %d", length, offset)
 	}
 	n.mu.Lock()
 	if !n.isReg() {

@@ -26,6 +26,7 @@ const (
 	pageSize = 4096
 	nameMax  = 255
 	devID    = 0x77656674 // "weft"
+	maxRead  = 16 << 20   // a larger readv is answered short (not at EOF)
 )
 
 func init() {
@@ -402,6 +403,9 @@ func (m *Memory) dropLinkLocked(n *node, t graph.Timespec) {
 
 // newEntry creates a node of the given mode under loc's parent. Caller checks the type.
 func (m *Memory) newEntry(ctx context.Context, loc *graph.Loc, mode uint32, umask uint32, xdata graph.Xdata, fill func(n *node)) (*node, graph.Iatt, graph.Iatt, error) {
+	if loc == nil {
+		return nil, graph.Iatt{}, graph.Iatt{}, graph.Errorf(unix.EINVAL, "memory: nil loc")
+	}
 	if err := checkName(loc.Name); err != nil {
 		return nil, graph.Iatt{}, graph.Iatt{}, err
 	}
@@ -768,6 +772,9 @@ func (m *Memory) Rename(ctx context.Context, oldLoc, newLoc *graph.Loc, xdata gr
 
 // Link implements graph.Fops.
 func (m *Memory) Link(ctx context.Context, oldLoc, newLoc *graph.Loc, xdata graph.Xdata) (graph.EntryReply, error) {
+	if newLoc == nil {
+		return graph.EntryReply{}, graph.Errorf(unix.EINVAL, "memory: link: nil loc")
+	}
 	if err := checkName(newLoc.Name); err != nil {
 		return graph.EntryReply{}, err
 	}
@@ -1054,7 +1061,7 @@ func (m *Memory) Readv(ctx context.Context, fd *graph.FD, size uint32, offset in
 	}
 	var buf []byte
 	if offset < n.size {
-		buf = make([]byte, min(int64(size), n.size-offset))
+		buf = make([]byte, min(int64(size), n.size-offset, maxRead))
 		n.readAtLocked(buf, offset)
 	}
 	return graph.ReadReply{Data: buf, Stat: n.iattLocked(), EOF: offset+int64(len(buf)) >= n.size}, nil
