@@ -1,0 +1,88 @@
+package rpc
+
+import (
+	"bytes"
+	"encoding/binary"
+	"net"
+	"testing"
+	"time"
+
+	"github.com/weftfs/weft/graph/rpc/xdr"
+)
+
+// TestHalfClose: a peer that sends calls and then shuts down its sending side still gets every
+// reply, then the server closes the connection.
+func TestHalfClose(t *testing.T) {
+	forEachTransport(t, func(t *testing.T, tr Transport) {
+		_, addr := startServer(t, tr, ServerOptions{})
+		c := rawDial(t, addr)
+		var wire []byte
+		for i := 0; i < 10; i++ {
+			wire = append(wire, frame(rawCall(uint32(100+i), 2, testProg, 1, procSlow, NoAuth, xdr.AppendUint32(u32(20), uint32(i))))...)
+		}
+		if _, err := c.Write(wire); err != nil {
+			t.Fatal(err)
+		}
+		if err := c.(*net.TCPConn).CloseWrite(); err != nil {
+			t.Fatal(err)
+		}
+		seen := map[uint32]bool{}
+		for i := 0; i < 10; i++ {
+			rec, err := readRecord(c)
+			if err != nil {
+				t.Fatalf("reply %d: %v", i, err)
+			}
+			seen[binary.BigEndian.Uint32(rec)] = true
+		}
+		if len(seen) != 10 {
+			t.Fatalf("replies for %d xids", len(seen))
+		}
+		expectClosed(t, c)
+	})
+}
+
+// TestSlowReader: a peer that sends many calls without reading replies makes the server stop
+// reading (its queued output stays bounded by MaxInFlight); once the peer reads, every reply
+// arrives, in full.
+func TestSlowReader(t *testing.T) {
+	forEachTransport(t, func(t *testing.T, tr Transport) {
+		s, addr := startServer(t, tr, ServerOptions{MaxInFlight: 8})
+		c := rawDial(t, addr)
+		const n = 300
+		payload := bytes.Repeat([]byte{0xab}, 32<<10) // 300 × 32 KiB ≫ socket buffers
+		writeErr := make(chan error, 1)
+		go func() {
+			for i := 0; i < n; i++ {
+				if _, err := c.Write(frame(rawCall(uint32(i+1), 2, testProg, 1, procEcho, NoAuth, payload))); err != nil {
+					writeErr <- err
+					return
+				}
+			}
+			writeErr <- nil
+		}()
+		time.Sleep(300 * time.Millisecond) // let the server fill up and pause
+		conns := s.Conns()
+		if len(conns) != 1 {
+			t.Fatalf("%d server connections", len(conns))
+		}
+		sc := conns[0]
+		sc.mu.Lock()
+		inflight, paused := sc.inflight, sc.paused
+		sc.mu.Unlock()
+		if inflight > 8 || !paused {
+			t.Fatalf("server connection: %d calls in flight (limit 8), paused %v", inflight, paused)
+		}
+		for i := 0; i < n; i++ {
+			rec, err := readRecord(c)
+			if err != nil {
+				t.Fatalf("reply %d: %v", i, err)
+			}
+			if len(rec) != 24+len(payload) || !bytes.Equal(rec[24:], payload) {
+				t.Fatalf("reply %d: %d bytes", i, len(rec))
+			}
+		}
+		if err := <-writeErr; err != nil {
+			t.Fatal(err)
+		}
+	})
+}
