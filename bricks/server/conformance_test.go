@@ -17,6 +17,13 @@ func TestConformanceThroughBrickProcess(t *testing.T) {
 		t.Skip("spawns a brick process per subtest")
 	}
 	weftBinary(t)
+	// The epoll transport's event loops (epoll and wake-up fds) are created at first use and
+	// live as long as the process: start them before the suite counts open fds.
+	t.Run("warm-up-epoll", func(t *testing.T) {
+		b := startBrick(t, "epoll", nil)
+		_, ev := newClient(t, b.srv.Addr().String(), "epoll", nil)
+		ev.wait(t, graph.EventChildUp, 5*time.Second)
+	})
 	factory := func(t testing.TB) graph.Xlator {
 		dir := t.TempDir()
 		vol := writeBrickVolfile(t, dir, "s3cret")

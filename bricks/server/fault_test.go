@@ -403,6 +403,7 @@ func TestPingTimeoutOnHungBrick(t *testing.T) {
 		t.Fatal(err)
 	}
 	defer bp.cmd.Process.Signal(syscall.SIGCONT)
+	waitFor(t, func() bool { return procState(bp.cmd.Process.Pid) == 'T' }, "the brick is stopped")
 	start := time.Now()
 	_, _, err := c.Stat(context.Background(), graph.RootLoc(), nil)
 	took := time.Since(start)
@@ -418,4 +419,17 @@ func TestPingTimeoutOnHungBrick(t *testing.T) {
 	if _, _, err := c.Stat(context.Background(), graph.RootLoc(), nil); err != nil {
 		t.Fatalf("stat after SIGCONT: %v", err)
 	}
+}
+
+// procState returns the state letter of a process from /proc/PID/stat ('T' when stopped).
+func procState(pid int) byte {
+	b, err := os.ReadFile(fmt.Sprintf("/proc/%d/stat", pid))
+	if err != nil {
+		return 0
+	}
+	i := bytes.LastIndexByte(b, ')')
+	if i < 0 || i+2 >= len(b) {
+		return 0
+	}
+	return b[i+2]
 }

@@ -6,4 +6,4 @@ import "github.com/weftfs/weft/graph/rpc"
 
 const defaultTransport = "epoll"
 
-func epollTransport() (rpc.Transport, error) { return rpc.DefaultTransport(), nil }
+func epollTransport() (rpc.Transport, error) { return rpc.EpollTransport(), nil }
