@@ -34,9 +34,8 @@ func TestConformanceThroughBrickProcess(t *testing.T) {
 		return c
 	}
 	caps := graphtest.FullCaps
-	// A brick of posix → locks does no permission checks for non-root callers: GlusterFS does
-	// them in features/access-control (posix-acl) on the brick, which Weft does not have yet.
-	caps.Permissions = false
+	// Permissions: storage/posix checks access with the caller's uid/gid/groups, which travel in
+	// the AUTH_SYS credential of every call; the suite's non-root cases prove they arrive.
 	if os.Geteuid() != 0 {
 		caps.Ownership = false
 	}
