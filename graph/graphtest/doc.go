@@ -5,7 +5,8 @@
 // and symbolic links, sparse files and seek data/hole, large offsets, truncate, setattr with
 // nanosecond times, xattrs and xattrop arithmetic, readdir paging with cookies while the
 // directory changes, statfs, permission checks for non-root credentials, fallocate/discard/
-// zerofill, rchecksum, locks, concurrency) and checks for leaked FDs after each subtest. A last
+// zerofill, rchecksum, locks, concurrency, every fop called with nil arguments) and checks for
+// leaked graph FDs and operating-system fds after each subtest. A last
 // subtest fails if any fop of graph.Fops was never exercised, so a new fop cannot be forgotten.
 //
 // The kit: Memory (an activated storage/memory leaf), Activate (build, activate, wait for

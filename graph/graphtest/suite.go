@@ -35,7 +35,8 @@ type Caps struct {
 	// Permissions: access checks are enforced for non-root graph.Creds (graph.WithCreds).
 	Permissions bool
 	// OSFDs: the graph closes every operating-system fd it opened once FDs are released and the
-	// graph is finalised; each subtest checks /proc/self/fd before and after.
+	// graph is finalised; each subtest checks /proc/self/fd before and after. The count is
+	// process-wide: do not run the suite in parallel (t.Parallel) with tests that open files.
 	OSFDs bool
 }
 
