@@ -60,6 +60,7 @@ type Job struct {
 	CPUs     int           // default 2
 	Timeout  time.Duration // default 10 minutes
 	Console  io.Writer     // optional live copy of the serial console
+	Dir      string        // parent of the shared job directory (default: the system temp dir)
 }
 
 // Result is what a finished job left behind.
@@ -82,7 +83,7 @@ func (m *Machine) Run(ctx context.Context, job Job) (*Result, error) {
 	if job.CPUs == 0 {
 		job.CPUs = 2
 	}
-	dir, err := os.MkdirTemp("", "weft-vm-job-")
+	dir, err := os.MkdirTemp(job.Dir, "weft-vm-job-")
 	if err != nil {
 		return nil, fmt.Errorf("vm: %w", err)
 	}

@@ -20,6 +20,7 @@ func TestGuestBootsWithNFSClient(t *testing.T) {
 	res, err := m.Run(context.Background(), Job{
 		Script:  "set -e\nuname -r\ngrep -w nfs /proc/filesystems\ngrep -w nfs4 /proc/filesystems\ncommand -v mount.nfs sha256sum dd flock\necho guest-ok > /job/marker\n",
 		Timeout: 3 * time.Minute,
+		Dir:     t.TempDir(),
 	})
 	if err != nil {
 		t.Fatalf("%v\noutput:\n%s", err, res.Output)
@@ -34,6 +35,5 @@ func TestGuestBootsWithNFSClient(t *testing.T) {
 	if err != nil || strings.TrimSpace(string(b)) != "guest-ok" {
 		t.Errorf("job share not writable from the guest: %v %q", err, b)
 	}
-	os.RemoveAll(res.JobDir)
 	t.Logf("guest run took %v", res.Elapsed)
 }
