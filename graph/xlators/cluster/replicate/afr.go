@@ -304,15 +304,18 @@ func (a *AFR) readChild(g graph.GFID, typ int) (int, error) {
 	if st != nil && st.splitBrain[typ] {
 		return -1, graph.Errorf(unix.EIO, "replicate %s: gfid %s is in %s split-brain", a.Name(), g, typName(typ))
 	}
-	if a.readIdx >= 0 && ok(a.readIdx) {
+	if a.readIdx >= 0 && a.readIdx != a.arbiter && ok(a.readIdx) {
 		return a.readIdx, nil
 	}
 	h := fnv.New32a()
 	h.Write(g[:])
 	start := int(h.Sum32() % uint32(n))
-	for k := 0; k < n; k++ {
-		if i := (start + k) % n; ok(i) {
-			return i, nil
+	// The arbiter (zero-size files) answers only when no data brick can: its stat has no size.
+	for pass := 0; pass < 2; pass++ {
+		for k := 0; k < n; k++ {
+			if i := (start + k) % n; ok(i) && (pass == 1 || i != a.arbiter) {
+				return i, nil
+			}
 		}
 	}
 	return -1, graph.Errorf(unix.EIO, "replicate %s: gfid %s: no readable copy up", a.Name(), g)

@@ -8,7 +8,21 @@ import (
 	"github.com/weftfs/weft/graph"
 )
 
-func locGFID(loc *graph.Loc) graph.GFID { return loc.GFID }
+func locGFID(loc *graph.Loc) graph.GFID {
+	if loc == nil {
+		return graph.GFID{}
+	}
+	return loc.GFID
+}
+
+func fdGFID(fd *graph.FD) graph.GFID {
+	if fd == nil {
+		return graph.GFID{}
+	}
+	return fd.GFID
+}
+
+var errNilArg = graph.Errorf(unix.EINVAL, "replicate: missing loc or fd")
 
 // read runs a read fop on the read child of g, failing over to the next readable child on a
 // transport error.
@@ -70,7 +84,7 @@ func (a *AFR) Fstat(ctx context.Context, fd *graph.FD, xdata graph.Xdata) (graph
 		s graph.Iatt
 		x graph.Xdata
 	}
-	v, err := read(a, fd.GFID, IdxMetadata, func(i int) (r, error) {
+	v, err := read(a, fdGFID(fd), IdxMetadata, func(i int) (r, error) {
 		s, x, err := a.kids[i].Fstat(ctx, fd, xdata)
 		return r{s, x}, err
 	})
@@ -98,7 +112,7 @@ func (a *AFR) Readlink(ctx context.Context, loc *graph.Loc, size uint32, xdata g
 
 // Readv implements graph.Fops (from one readable data copy).
 func (a *AFR) Readv(ctx context.Context, fd *graph.FD, size uint32, offset int64, flags uint32, xdata graph.Xdata) (graph.ReadReply, error) {
-	return read(a, fd.GFID, IdxData, func(i int) (graph.ReadReply, error) { return a.kids[i].Readv(ctx, fd, size, offset, flags, xdata) })
+	return read(a, fdGFID(fd), IdxData, func(i int) (graph.ReadReply, error) { return a.kids[i].Readv(ctx, fd, size, offset, flags, xdata) })
 }
 
 // Getxattr implements graph.Fops.
@@ -114,7 +128,7 @@ func (a *AFR) Getxattr(ctx context.Context, loc *graph.Loc, name string, xdata g
 // Fgetxattr implements graph.Fops.
 func (a *AFR) Fgetxattr(ctx context.Context, fd *graph.FD, name string, xdata graph.Xdata) (graph.Xdata, graph.Xdata, error) {
 	type r struct{ v, x graph.Xdata }
-	v, err := read(a, fd.GFID, IdxMetadata, func(i int) (r, error) {
+	v, err := read(a, fdGFID(fd), IdxMetadata, func(i int) (r, error) {
 		p, q, err := a.kids[i].Fgetxattr(ctx, fd, name, xdata)
 		return r{p, q}, err
 	})
@@ -140,7 +154,7 @@ func (a *AFR) Seek(ctx context.Context, fd *graph.FD, offset int64, what graph.S
 		o int64
 		x graph.Xdata
 	}
-	v, err := read(a, fd.GFID, IdxData, func(i int) (r, error) {
+	v, err := read(a, fdGFID(fd), IdxData, func(i int) (r, error) {
 		o, x, err := a.kids[i].Seek(ctx, fd, offset, what, xdata)
 		return r{o, x}, err
 	})
@@ -149,7 +163,7 @@ func (a *AFR) Seek(ctx context.Context, fd *graph.FD, offset int64, what graph.S
 
 // Rchecksum implements graph.Fops.
 func (a *AFR) Rchecksum(ctx context.Context, fd *graph.FD, offset int64, length uint32, xdata graph.Xdata) (graph.RchecksumReply, error) {
-	return read(a, fd.GFID, IdxData, func(i int) (graph.RchecksumReply, error) { return a.kids[i].Rchecksum(ctx, fd, offset, length, xdata) })
+	return read(a, fdGFID(fd), IdxData, func(i int) (graph.RchecksumReply, error) { return a.kids[i].Rchecksum(ctx, fd, offset, length, xdata) })
 }
 
 // ---- open / dirs ----------------------------------------------------------------------------
@@ -173,6 +187,9 @@ func (a *AFR) Opendir(ctx context.Context, loc *graph.Loc, fd *graph.FD, xdata g
 type readdirChild struct{ i int }
 
 func (a *AFR) readdir(ctx context.Context, fd *graph.FD, size uint32, offset uint64, xdata graph.Xdata, plus bool) ([]graph.Dirent, graph.Xdata, error) {
+	if fd == nil {
+		return nil, nil, errNilArg
+	}
 	var i int
 	if v, ok := fd.Ctx(a); ok && offset != 0 {
 		i = v.(readdirChild).i
@@ -391,6 +408,9 @@ func entryGFID(r graph.EntryReply) (graph.GFID, bool) { return r.Stat.GFID, r.St
 
 // Create implements graph.Fops as an entry transaction (one GFID on every copy).
 func (a *AFR) Create(ctx context.Context, loc *graph.Loc, flags int, mode uint32, umask uint32, fd *graph.FD, xdata graph.Xdata) (graph.EntryReply, error) {
+	if loc == nil || fd == nil {
+		return graph.EntryReply{}, errNilArg
+	}
 	x := withGFID(xdata)
 	return entryTxn(ctx, a, loc.ParentGFID, loc.Name, true, entryGFID, func(i int) (graph.EntryReply, error) {
 		return a.kids[i].Create(ctx, loc, flags, mode, umask, fd, x)
@@ -399,6 +419,9 @@ func (a *AFR) Create(ctx context.Context, loc *graph.Loc, flags int, mode uint32
 
 // Mknod implements graph.Fops as an entry transaction.
 func (a *AFR) Mknod(ctx context.Context, loc *graph.Loc, mode uint32, rdev uint64, umask uint32, xdata graph.Xdata) (graph.EntryReply, error) {
+	if loc == nil {
+		return graph.EntryReply{}, errNilArg
+	}
 	x := withGFID(xdata)
 	return entryTxn(ctx, a, loc.ParentGFID, loc.Name, true, entryGFID, func(i int) (graph.EntryReply, error) {
 		return a.kids[i].Mknod(ctx, loc, mode, rdev, umask, x)
@@ -407,6 +430,9 @@ func (a *AFR) Mknod(ctx context.Context, loc *graph.Loc, mode uint32, rdev uint6
 
 // Mkdir implements graph.Fops as an entry transaction.
 func (a *AFR) Mkdir(ctx context.Context, loc *graph.Loc, mode uint32, umask uint32, xdata graph.Xdata) (graph.EntryReply, error) {
+	if loc == nil {
+		return graph.EntryReply{}, errNilArg
+	}
 	x := withGFID(xdata)
 	return entryTxn(ctx, a, loc.ParentGFID, loc.Name, true, entryGFID, func(i int) (graph.EntryReply, error) {
 		return a.kids[i].Mkdir(ctx, loc, mode, umask, x)
@@ -415,6 +441,9 @@ func (a *AFR) Mkdir(ctx context.Context, loc *graph.Loc, mode uint32, umask uint
 
 // Symlink implements graph.Fops as an entry transaction.
 func (a *AFR) Symlink(ctx context.Context, target string, loc *graph.Loc, umask uint32, xdata graph.Xdata) (graph.EntryReply, error) {
+	if loc == nil {
+		return graph.EntryReply{}, errNilArg
+	}
 	x := withGFID(xdata)
 	return entryTxn(ctx, a, loc.ParentGFID, loc.Name, true, entryGFID, func(i int) (graph.EntryReply, error) {
 		return a.kids[i].Symlink(ctx, target, loc, umask, x)
@@ -423,6 +452,9 @@ func (a *AFR) Symlink(ctx context.Context, target string, loc *graph.Loc, umask 
 
 // Link implements graph.Fops as an entry transaction on the new parent.
 func (a *AFR) Link(ctx context.Context, oldLoc, newLoc *graph.Loc, xdata graph.Xdata) (graph.EntryReply, error) {
+	if oldLoc == nil || newLoc == nil {
+		return graph.EntryReply{}, errNilArg
+	}
 	return entryTxn(ctx, a, newLoc.ParentGFID, newLoc.Name, false, entryGFID, func(i int) (graph.EntryReply, error) {
 		return a.kids[i].Link(ctx, oldLoc, newLoc, xdata)
 	})
@@ -432,6 +464,9 @@ func noGFID[T any](T) (graph.GFID, bool) { return graph.GFID{}, false }
 
 // Unlink implements graph.Fops as an entry transaction.
 func (a *AFR) Unlink(ctx context.Context, loc *graph.Loc, flags int, xdata graph.Xdata) (graph.ParentReply, error) {
+	if loc == nil {
+		return graph.ParentReply{}, errNilArg
+	}
 	return entryTxn(ctx, a, loc.ParentGFID, loc.Name, false, noGFID[graph.ParentReply], func(i int) (graph.ParentReply, error) {
 		return a.kids[i].Unlink(ctx, loc, flags, xdata)
 	})
@@ -439,6 +474,9 @@ func (a *AFR) Unlink(ctx context.Context, loc *graph.Loc, flags int, xdata graph
 
 // Rmdir implements graph.Fops as an entry transaction.
 func (a *AFR) Rmdir(ctx context.Context, loc *graph.Loc, flags int, xdata graph.Xdata) (graph.ParentReply, error) {
+	if loc == nil {
+		return graph.ParentReply{}, errNilArg
+	}
 	return entryTxn(ctx, a, loc.ParentGFID, loc.Name, false, noGFID[graph.ParentReply], func(i int) (graph.ParentReply, error) {
 		return a.kids[i].Rmdir(ctx, loc, flags, xdata)
 	})
@@ -447,6 +485,9 @@ func (a *AFR) Rmdir(ctx context.Context, loc *graph.Loc, flags int, xdata graph.
 // Rename implements graph.Fops as an entry transaction (changelog on the source parent; the
 // destination parent is locked by name too when it differs).
 func (a *AFR) Rename(ctx context.Context, oldLoc, newLoc *graph.Loc, xdata graph.Xdata) (graph.RenameReply, error) {
+	if oldLoc == nil || newLoc == nil {
+		return graph.RenameReply{}, errNilArg
+	}
 	if newLoc.ParentGFID != oldLoc.ParentGFID {
 		pl := &graph.Loc{GFID: newLoc.ParentGFID}
 		held := fan(a.upSet(), func(i int) (graph.Xdata, error) {

@@ -35,8 +35,18 @@ func txn[T any](ctx context.Context, a *AFR, typ int, loc *graph.Loc, fd *graph.
 	}
 	pre := fan(up, func(i int) (graph.Xdata, error) { return a.xattrop(ctx, i, loc, fd, a.pendingDict(typ, 1, all)) })
 	staged := make([]bool, len(up))
+	anyStaged := false
+	var preErr error
 	for i, r := range pre {
 		staged[i] = r.ok && r.err == nil
+		anyStaged = anyStaged || staged[i]
+		if r.ok && r.err != nil && (preErr == nil || graph.Errno(preErr) == unix.ENOTCONN) {
+			preErr = r.err
+		}
+	}
+	if !anyStaged {
+		// The pre-op failed everywhere (the file does not exist, ...): that is the fop's answer.
+		return zero, preErr
 	}
 	doOp := append([]bool(nil), staged...)
 	if typ == IdxData && a.arbiter >= 0 {
@@ -79,7 +89,20 @@ func txn[T any](ctx context.Context, a *AFR, typ int, loc *graph.Loc, fd *graph.
 	return rs[best].v, nil
 }
 
+// internalCtx returns ctx with root's uid and gid, keeping the lock owner, pid and client: the
+// changelog xattrs are trusted.*, which only root may change, and they are AFR's bookkeeping, not
+// the caller's (GlusterFS's posix does no permission check on xattrop at all).
+func internalCtx(ctx context.Context) context.Context {
+	c := *graph.CredsFrom(ctx)
+	if c.UID == 0 && c.GID == 0 && len(c.Groups) == 0 {
+		return ctx
+	}
+	c.UID, c.GID, c.Groups = 0, 0, nil
+	return graph.WithCreds(ctx, &c)
+}
+
 func (a *AFR) xattrop(ctx context.Context, i int, loc *graph.Loc, fd *graph.FD, d graph.Xdata) (graph.Xdata, error) {
+	ctx = internalCtx(ctx)
 	if fd != nil {
 		v, _, err := a.kids[i].Fxattrop(ctx, fd, graph.XattropAddArray, d, nil)
 		return v, err
@@ -170,7 +193,7 @@ func entryTxn[T any](ctx context.Context, a *AFR, p graph.GFID, name string, cre
 			x[k] = EncodePending(c[0], c[1], c[2])
 		}
 		fan(have, func(i int) (graph.Xdata, error) {
-			r, _, err := a.kids[i].Xattrop(ctx, &graph.Loc{GFID: g}, graph.XattropAddArray, x, nil)
+			r, _, err := a.kids[i].Xattrop(internalCtx(ctx), &graph.Loc{GFID: g}, graph.XattropAddArray, x, nil)
 			return r, err
 		})
 	}
