@@ -407,9 +407,13 @@ func (d *DHT) dirLayout(ctx context.Context, g graph.GFID) (*Layout, error) {
 	var firstErr error
 	ok := false
 	for _, r := range res {
-		if r.err == nil {
+		switch {
+		case r.err == nil && r.rep.Stat.IsDir():
 			ok = true
-		} else if firstErr == nil {
+		case r.err == nil:
+			// The "parent" is a file: names under it do not exist (ENOTDIR, as a path walk says).
+			firstErr = graph.Errorf(unix.ENOTDIR, "distribute: %s is not a directory", loc)
+		case firstErr == nil:
 			firstErr = r.err
 		}
 	}
@@ -599,3 +603,9 @@ func trimNul(b []byte) []byte {
 	}
 	return b
 }
+
+var (
+	errNilLoc = graph.Errorf(unix.EINVAL, "distribute: no location")
+	errNilFD  = graph.Errorf(unix.EBADF, "distribute: no fd")
+	errNilArg = graph.Errorf(unix.EINVAL, "distribute: missing argument")
+)

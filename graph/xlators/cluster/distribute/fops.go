@@ -12,6 +12,9 @@ import (
 // everywhere and its layout merged (and healed); a link file is followed; a miss is searched on
 // every subvolume per lookup-unhashed.
 func (d *DHT) Lookup(ctx context.Context, loc *graph.Loc, xdata graph.Xdata) (graph.LookupReply, error) {
+	if loc == nil {
+		return graph.LookupReply{}, errNilLoc
+	}
 	if loc.Name == "" {
 		return d.lookupNameless(ctx, loc, xdata)
 	}
@@ -187,6 +190,9 @@ func (d *DHT) createLinkfile(ctx context.Context, at, to int, loc *graph.Loc, g 
 
 // Create implements graph.Fops on the hashed subvolume.
 func (d *DHT) Create(ctx context.Context, loc *graph.Loc, flags int, mode uint32, umask uint32, fd *graph.FD, xdata graph.Xdata) (graph.EntryReply, error) {
+	if loc == nil || fd == nil {
+		return graph.EntryReply{}, errNilArg
+	}
 	h, _, err := d.hashed(ctx, loc)
 	if err != nil {
 		return graph.EntryReply{}, err
@@ -202,6 +208,9 @@ func (d *DHT) Create(ctx context.Context, loc *graph.Loc, flags int, mode uint32
 
 // Mknod implements graph.Fops on the hashed subvolume.
 func (d *DHT) Mknod(ctx context.Context, loc *graph.Loc, mode uint32, rdev uint64, umask uint32, xdata graph.Xdata) (graph.EntryReply, error) {
+	if loc == nil {
+		return graph.EntryReply{}, errNilLoc
+	}
 	h, _, err := d.hashed(ctx, loc)
 	if err != nil {
 		return graph.EntryReply{}, err
@@ -216,6 +225,9 @@ func (d *DHT) Mknod(ctx context.Context, loc *graph.Loc, mode uint32, rdev uint6
 
 // Symlink implements graph.Fops on the hashed subvolume.
 func (d *DHT) Symlink(ctx context.Context, target string, loc *graph.Loc, umask uint32, xdata graph.Xdata) (graph.EntryReply, error) {
+	if loc == nil {
+		return graph.EntryReply{}, errNilLoc
+	}
 	h, _, err := d.hashed(ctx, loc)
 	if err != nil {
 		return graph.EntryReply{}, err
@@ -231,6 +243,14 @@ func (d *DHT) Symlink(ctx context.Context, target string, loc *graph.Loc, umask 
 // Link implements graph.Fops: the hard link is made next to the data; a link file is added on
 // the new name's hashed subvolume when that differs (dht_link).
 func (d *DHT) Link(ctx context.Context, oldLoc, newLoc *graph.Loc, xdata graph.Xdata) (graph.EntryReply, error) {
+	if oldLoc == nil || newLoc == nil {
+		return graph.EntryReply{}, errNilLoc
+	}
+	if dir, _, err := d.resolve(ctx, oldLoc); err != nil {
+		return graph.EntryReply{}, err
+	} else if dir {
+		return graph.EntryReply{}, graph.Errorf(unix.EPERM, "distribute: link %s: a directory", oldLoc)
+	}
 	s, err := d.cachedSubvol(ctx, oldLoc)
 	if err != nil {
 		return graph.EntryReply{}, err
@@ -255,6 +275,9 @@ func (d *DHT) Link(ctx context.Context, oldLoc, newLoc *graph.Loc, xdata graph.X
 // Mkdir implements graph.Fops: on the hashed subvolume first, then on the others, then the new
 // layout is written to every copy (dht_mkdir).
 func (d *DHT) Mkdir(ctx context.Context, loc *graph.Loc, mode uint32, umask uint32, xdata graph.Xdata) (graph.EntryReply, error) {
+	if loc == nil {
+		return graph.EntryReply{}, errNilLoc
+	}
 	h, _, err := d.hashed(ctx, loc)
 	if err != nil {
 		return graph.EntryReply{}, err
@@ -293,6 +316,9 @@ func (d *DHT) Mkdir(ctx context.Context, loc *graph.Loc, mode uint32, umask uint
 // Rmdir implements graph.Fops: the directory must be empty on every subvolume (stale link files
 // aside); it is removed from the others first and from the hashed one last.
 func (d *DHT) Rmdir(ctx context.Context, loc *graph.Loc, flags int, xdata graph.Xdata) (graph.ParentReply, error) {
+	if loc == nil {
+		return graph.ParentReply{}, errNilLoc
+	}
 	h, _, err := d.hashed(ctx, loc)
 	if err != nil {
 		return graph.ParentReply{}, err
@@ -376,6 +402,9 @@ func (d *DHT) listAll(ctx context.Context, i int, dl *graph.Loc) ([]graph.Dirent
 // Unlink implements graph.Fops: the data file on its subvolume, then the link file on the
 // hashed one.
 func (d *DHT) Unlink(ctx context.Context, loc *graph.Loc, flags int, xdata graph.Xdata) (graph.ParentReply, error) {
+	if loc == nil {
+		return graph.ParentReply{}, errNilLoc
+	}
 	h, _, err := d.hashed(ctx, loc)
 	if err != nil {
 		return graph.ParentReply{}, err

@@ -44,6 +44,9 @@ func retryable(err error) bool {
 // (the first answer wins) or to the first up one otherwise.
 func onFile[T any](ctx context.Context, d *DHT, loc *graph.Loc, allDirs bool, f func(sub graph.Xlator) (T, error)) (T, error) {
 	var zero T
+	if loc == nil {
+		return zero, errNilLoc
+	}
 	dir, s, err := d.resolve(ctx, loc)
 	if err != nil {
 		return zero, err
@@ -84,6 +87,9 @@ func onFile[T any](ctx context.Context, d *DHT, loc *graph.Loc, allDirs bool, f 
 
 func onFD[T any](ctx context.Context, d *DHT, fd *graph.FD, f func(sub graph.Xlator) (T, error)) (T, error) {
 	var zero T
+	if fd == nil {
+		return zero, errNilFD
+	}
 	if fd.IsDir || d.isDir(fd.GFID) {
 		return f(d.subs[d.firstUp()])
 	}
@@ -145,6 +151,9 @@ func (d *DHT) Truncate(ctx context.Context, loc *graph.Loc, offset int64, xdata 
 
 // Open implements graph.Fops.
 func (d *DHT) Open(ctx context.Context, loc *graph.Loc, flags int, fd *graph.FD, xdata graph.Xdata) (graph.Xdata, error) {
+	if loc == nil || fd == nil {
+		return nil, errNilArg
+	}
 	dir, s, err := d.resolve(ctx, loc)
 	if err != nil {
 		return nil, err
@@ -213,6 +222,9 @@ func (d *DHT) Inodelk(ctx context.Context, volume string, loc *graph.Loc, cmd gr
 // Entrylk implements graph.Fops on the subvolume the basename hashes to (the directory's first
 // up subvolume without a basename).
 func (d *DHT) Entrylk(ctx context.Context, volume string, loc *graph.Loc, basename string, cmd graph.EntrylkCmd, typ graph.EntrylkType, xdata graph.Xdata) (graph.Xdata, error) {
+	if loc == nil {
+		return nil, errNilLoc
+	}
 	s := d.firstUp()
 	if basename != "" && !loc.GFID.IsZero() {
 		if h, _, err := d.hashed(ctx, &graph.Loc{Name: basename, ParentGFID: loc.GFID}); err == nil {
@@ -224,6 +236,9 @@ func (d *DHT) Entrylk(ctx context.Context, volume string, loc *graph.Loc, basena
 
 // Fentrylk implements graph.Fops.
 func (d *DHT) Fentrylk(ctx context.Context, volume string, fd *graph.FD, basename string, cmd graph.EntrylkCmd, typ graph.EntrylkType, xdata graph.Xdata) (graph.Xdata, error) {
+	if fd == nil {
+		return nil, errNilFD
+	}
 	s := d.firstUp()
 	if basename != "" {
 		if h, _, err := d.hashed(ctx, &graph.Loc{Name: basename, ParentGFID: fd.GFID}); err == nil {
@@ -260,6 +275,9 @@ func (d *DHT) Writev(ctx context.Context, fd *graph.FD, data []byte, offset int6
 
 // Flush implements graph.Fops.
 func (d *DHT) Flush(ctx context.Context, fd *graph.FD, xdata graph.Xdata) (graph.Xdata, error) {
+	if fd == nil {
+		return nil, errNilFD
+	}
 	if fd.IsDir {
 		return nil, nil
 	}
@@ -278,6 +296,9 @@ func (d *DHT) Ftruncate(ctx context.Context, fd *graph.FD, offset int64, xdata g
 
 // Fsetattr implements graph.Fops.
 func (d *DHT) Fsetattr(ctx context.Context, fd *graph.FD, stbuf *graph.Iatt, valid uint32, xdata graph.Xdata) (graph.WCCReply, error) {
+	if fd == nil {
+		return graph.WCCReply{}, errNilFD
+	}
 	if fd.IsDir || d.isDir(fd.GFID) {
 		return d.Setattr(ctx, &graph.Loc{GFID: fd.GFID}, stbuf, valid, xdata)
 	}
@@ -286,6 +307,9 @@ func (d *DHT) Fsetattr(ctx context.Context, fd *graph.FD, stbuf *graph.Iatt, val
 
 // Fsetxattr implements graph.Fops.
 func (d *DHT) Fsetxattr(ctx context.Context, fd *graph.FD, dict graph.Xdata, flags int, xdata graph.Xdata) (graph.Xdata, error) {
+	if fd == nil {
+		return nil, errNilFD
+	}
 	if fd.IsDir || d.isDir(fd.GFID) {
 		return d.Setxattr(ctx, &graph.Loc{GFID: fd.GFID}, dict, flags, xdata)
 	}
@@ -311,6 +335,9 @@ func (d *DHT) Fgetxattr(ctx context.Context, fd *graph.FD, name string, xdata gr
 
 // Fremovexattr implements graph.Fops.
 func (d *DHT) Fremovexattr(ctx context.Context, fd *graph.FD, name string, xdata graph.Xdata) (graph.Xdata, error) {
+	if fd == nil {
+		return nil, errNilFD
+	}
 	if fd.IsDir || d.isDir(fd.GFID) {
 		return d.Removexattr(ctx, &graph.Loc{GFID: fd.GFID}, name, xdata)
 	}

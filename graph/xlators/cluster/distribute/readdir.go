@@ -55,6 +55,9 @@ func DeITransform(y uint64, n int) (idx int, off uint64) {
 // Opendir implements graph.Fops: the directory is opened on every subvolume (each keeps its own
 // state in the shared FD).
 func (d *DHT) Opendir(ctx context.Context, loc *graph.Loc, fd *graph.FD, xdata graph.Xdata) (graph.Xdata, error) {
+	if loc == nil || fd == nil {
+		return nil, errNilArg
+	}
 	res := fanout(d.all(), func(i int) (graph.Xdata, error) { return d.subs[i].Opendir(ctx, loc, fd, xdata) })
 	var firstErr error
 	ok := false
@@ -92,6 +95,9 @@ func (d *DHT) Readdir(ctx context.Context, fd *graph.FD, size uint32, offset uin
 }
 
 func (d *DHT) readdir(ctx context.Context, fd *graph.FD, size uint32, offset uint64, xdata graph.Xdata, plus bool) ([]graph.Dirent, graph.Xdata, error) {
+	if fd == nil {
+		return nil, nil, errNilFD
+	}
 	n := len(d.subs)
 	idx, off := DeITransform(offset, n)
 	if idx >= n {
@@ -155,6 +161,9 @@ func (d *DHT) readdir(ctx context.Context, fd *graph.FD, size uint32, offset uin
 
 // Fsyncdir implements graph.Fops on every subvolume.
 func (d *DHT) Fsyncdir(ctx context.Context, fd *graph.FD, datasync bool, xdata graph.Xdata) (graph.Xdata, error) {
+	if fd == nil {
+		return nil, errNilFD
+	}
 	res := fanout(d.all(), func(i int) (graph.Xdata, error) { return d.subs[i].Fsyncdir(ctx, fd, datasync, xdata) })
 	for _, r := range res {
 		if r.err != nil && graph.Errno(r.err) != unix.ENOTCONN {

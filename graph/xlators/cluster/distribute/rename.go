@@ -14,6 +14,9 @@ import (
 // afterwards. A directory is renamed on every subvolume, the new name's hashed one first, under
 // entry locks on both names in dht.entry.sync (taken when a locks translator is present).
 func (d *DHT) Rename(ctx context.Context, oldLoc, newLoc *graph.Loc, xdata graph.Xdata) (graph.RenameReply, error) {
+	if oldLoc == nil || newLoc == nil {
+		return graph.RenameReply{}, errNilLoc
+	}
 	src, err := d.Lookup(ctx, oldLoc, nil)
 	if err != nil {
 		return graph.RenameReply{}, err
