@@ -544,3 +544,13 @@ func (s snapshot) Persist(sink raft.SnapshotSink) error {
 }
 
 func (s snapshot) Release() {}
+
+// Reset empties the state (a node leaving its one-member cluster to join another). Watchers
+// are kept and notified.
+func (f *FSM) Reset() {
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	f.state = emptyState()
+	f.index = 0
+	f.notify()
+}

@@ -1,0 +1,575 @@
+package daemon
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"io"
+	"net/http"
+	"os"
+	"path/filepath"
+	"sort"
+	"strings"
+	"sync"
+	"time"
+
+	"golang.org/x/sys/unix"
+
+	"github.com/weftfs/weft/graph"
+	"github.com/weftfs/weft/membership/api"
+	"github.com/weftfs/weft/membership/store"
+	"github.com/weftfs/weft/membership/volgen"
+)
+
+// VolumeIDXattr is the brick root's volume id xattr (bricks/posix writes it).
+const VolumeIDXattr = "trusted.glusterfs.volume-id"
+
+// parseBrick splits HOST:/path.
+func parseBrick(s string) (host, path string, err error) {
+	i := strings.Index(s, ":/")
+	if i <= 0 {
+		return "", "", fmt.Errorf("brick %q: expected HOST:/absolute/path", s)
+	}
+	host, path = strings.Trim(s[:i], "[]"), s[i+1:]
+	if filepath.Clean(path) != path {
+		return "", "", fmt.Errorf("brick %q: the path is not clean (use %s)", s, filepath.Clean(path))
+	}
+	return host, path, nil
+}
+
+// resolveBricks maps HOST:/path specs to bricks of peers.
+func resolveBricks(st *store.State, specs []string) ([]store.Brick, error) {
+	var out []store.Brick
+	for _, s := range specs {
+		h, p, err := parseBrick(s)
+		if err != nil {
+			return nil, err
+		}
+		peer := st.PeerByHost(h)
+		if peer == nil {
+			return nil, fmt.Errorf("brick %s: host %s is not a peer of this cluster (add it with: weft peer probe %s)", s, h, h)
+		}
+		out = append(out, store.Brick{PeerID: peer.ID, Host: h, Path: p})
+	}
+	return out, nil
+}
+
+// toVolgen converts a stored volume for volgen; bricks are addressed by their peer's address.
+func toVolgen(st *store.State, v *store.Volume) *volgen.Volume {
+	g := &volgen.Volume{Name: v.Name, ID: v.ID, Replica: v.Replica, Arbiter: v.Arbiter, Options: v.Options}
+	for _, b := range v.Bricks {
+		host := b.Host
+		if p := st.Peers[b.PeerID]; p != nil {
+			host = p.Address
+		}
+		g.Bricks = append(g.Bricks, volgen.Brick{Host: host, Path: b.Path, Port: b.Port})
+	}
+	return g
+}
+
+func (d *Daemon) volume(name string) (*store.State, *store.Volume, error) {
+	st, _ := d.fsm.State()
+	v, ok := st.Volumes[name]
+	if !ok {
+		return st, nil, fmt.Errorf("volume %s does not exist", name)
+	}
+	return st, v, nil
+}
+
+// stageBricks asks every peer holding one of bricks to check its directories (exist, are
+// directories, writable, empty or already this volume's) before anything is committed.
+func (d *Daemon) stageBricks(ctx context.Context, st *store.State, volID string, bricks []store.Brick, force bool) error {
+	byPeer := map[string][]string{}
+	for _, b := range bricks {
+		byPeer[b.PeerID] = append(byPeer[b.PeerID], b.Path)
+	}
+	ids := make([]string, 0, len(byPeer))
+	for id := range byPeer {
+		ids = append(ids, id)
+	}
+	sort.Strings(ids)
+	errs := make([]error, len(ids))
+	var wg sync.WaitGroup
+	for i, id := range ids {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			req := &api.CheckBricksRequest{VolumeID: volID, Paths: byPeer[id], Force: force}
+			p := st.Peers[id]
+			if id == d.local.NodeID {
+				errs[i] = checkLocalBricks(p.Address, req)
+				return
+			}
+			if err := api.PeerClient(p.MgmtAddr(), d.secret(), 10*time.Second).Do(ctx, http.MethodPost, "/v1/internal/check-bricks", req, nil); err != nil {
+				errs[i] = fmt.Errorf("peer %s: %w", p.Address, err)
+			}
+		}()
+	}
+	wg.Wait()
+	return errors.Join(errs...)
+}
+
+// checkLocalBricks validates brick directories of this node.
+func checkLocalBricks(host string, req *api.CheckBricksRequest) error {
+	var want []byte
+	if id, err := graph.ParseGFID(req.VolumeID); err == nil {
+		want = id[:]
+	}
+	for _, p := range req.Paths {
+		name := host + ":" + p
+		fi, err := os.Stat(p)
+		switch {
+		case errors.Is(err, os.ErrNotExist):
+			return fmt.Errorf("brick %s: directory does not exist (create it first)", name)
+		case err != nil:
+			return fmt.Errorf("brick %s: %w", name, err)
+		case !fi.IsDir():
+			return fmt.Errorf("brick %s: not a directory", name)
+		}
+		if err := unix.Access(p, unix.W_OK|unix.X_OK); err != nil {
+			return fmt.Errorf("brick %s: not writable: %w", name, err)
+		}
+		buf := make([]byte, 64)
+		n, err := unix.Getxattr(p, VolumeIDXattr, buf)
+		ours := false
+		if err == nil {
+			if n == 16 && want != nil && string(buf[:n]) == string(want) {
+				ours = true
+			} else if !req.Force {
+				return fmt.Errorf("brick %s: is already part of a volume (it carries %s; use force to reuse it)", name, VolumeIDXattr)
+			}
+		}
+		if ours || req.Force {
+			continue
+		}
+		f, err := os.Open(p)
+		if err != nil {
+			return fmt.Errorf("brick %s: %w", name, err)
+		}
+		names, err := f.Readdirnames(1)
+		f.Close()
+		if err != nil && !errors.Is(err, io.EOF) {
+			return fmt.Errorf("brick %s: %w", name, err)
+		}
+		if len(names) > 0 {
+			return fmt.Errorf("brick %s: directory is not empty (use force to use it anyway)", name)
+		}
+	}
+	return nil
+}
+
+func (d *Daemon) hInternalCheckBricks(_ context.Context, _ *http.Request, body []byte) (any, error) {
+	var req api.CheckBricksRequest
+	if err := decode(body, &req); err != nil {
+		return nil, err
+	}
+	return api.Message{Message: "ok"}, checkLocalBricks(d.cfg.Advertise, &req)
+}
+
+func (d *Daemon) hCreate(ctx context.Context, _ *http.Request, body []byte) (any, error) {
+	var req api.CreateRequest
+	if err := decode(body, &req); err != nil {
+		return nil, err
+	}
+	wrap := func(err error) error { return fmt.Errorf("volume create: %s: %w", req.Name, err) }
+	if err := store.ValidVolumeName(req.Name); err != nil {
+		return nil, fmt.Errorf("volume create: %w", err)
+	}
+	if req.Replica == 0 {
+		req.Replica = 1
+	}
+	st, _ := d.fsm.State()
+	bricks, err := resolveBricks(st, req.Bricks)
+	if err != nil {
+		return nil, wrap(err)
+	}
+	c := &store.Command{Op: store.OpVolumeCreate, Volume: &store.Volume{Name: req.Name, ID: newUUID(), Replica: req.Replica, Arbiter: req.Arbiter, Bricks: bricks}}
+	if _, err := store.ApplyCommand(st.Clone(), c); err != nil { // the checks the commit repeats
+		return nil, wrap(err)
+	}
+	if err := d.stageBricks(ctx, st, c.Volume.ID, bricks, req.Force); err != nil {
+		return nil, wrap(err)
+	}
+	res, err := d.apply(ctx, c)
+	if err != nil {
+		return nil, wrap(err)
+	}
+	return api.Message{Message: fmt.Sprintf("volume create: %s: success: please start the volume to access data", req.Name), Volume: res.Volume}, nil
+}
+
+func (d *Daemon) simpleOp(ctx context.Context, body []byte, op, verb string) (*api.VolumeRequest, *store.Result, error) {
+	var req api.VolumeRequest
+	if err := decode(body, &req); err != nil {
+		return nil, nil, err
+	}
+	res, err := d.apply(ctx, &store.Command{Op: op, Name: req.Name})
+	if err != nil {
+		return &req, nil, fmt.Errorf("volume %s: %s: %w", verb, req.Name, err)
+	}
+	return &req, res, nil
+}
+
+func (d *Daemon) hStart(ctx context.Context, _ *http.Request, body []byte) (any, error) {
+	var req api.VolumeRequest
+	if err := decode(body, &req); err != nil {
+		return nil, err
+	}
+	_, v, err := d.volume(req.Name)
+	if err != nil {
+		return nil, fmt.Errorf("volume start: %w", err)
+	}
+	if req.Force && v.Status == store.StatusStarted {
+		d.sup.kick()
+		return api.Message{Message: "volume start: " + req.Name + ": success"}, nil
+	}
+	_, res, err := d.simpleOp(ctx, body, store.OpVolumeStart, "start")
+	if err != nil {
+		return nil, err
+	}
+	return api.Message{Message: "volume start: " + req.Name + ": success", Volume: res.Volume}, nil
+}
+
+func (d *Daemon) hStop(ctx context.Context, _ *http.Request, body []byte) (any, error) {
+	req, res, err := d.simpleOp(ctx, body, store.OpVolumeStop, "stop")
+	if err != nil {
+		return nil, err
+	}
+	return api.Message{Message: "volume stop: " + req.Name + ": success", Volume: res.Volume}, nil
+}
+
+func (d *Daemon) hDelete(ctx context.Context, _ *http.Request, body []byte) (any, error) {
+	req, _, err := d.simpleOp(ctx, body, store.OpVolumeDelete, "delete")
+	if err != nil {
+		return nil, err
+	}
+	return api.Message{Message: "volume delete: " + req.Name + ": success"}, nil
+}
+
+func (d *Daemon) hSet(ctx context.Context, _ *http.Request, body []byte) (any, error) {
+	var req api.SetRequest
+	if err := decode(body, &req); err != nil {
+		return nil, err
+	}
+	st, v, err := d.volume(req.Name)
+	if err != nil {
+		return nil, fmt.Errorf("volume set: %w", err)
+	}
+	if len(req.Options) == 0 {
+		return nil, errors.New("volume set: no option given")
+	}
+	gv := toVolgen(st, v)
+	keys := make([]string, 0, len(req.Options))
+	for k := range req.Options {
+		keys = append(keys, k)
+	}
+	sort.Strings(keys)
+	for _, k := range keys {
+		if err := volgen.CheckOption(gv, k, req.Options[k], volgen.Params{}); err != nil {
+			return nil, fmt.Errorf("volume set: %w", err)
+		}
+	}
+	res, err := d.apply(ctx, &store.Command{Op: store.OpVolumeSet, Name: req.Name, Options: req.Options, ExpectVersion: v.Version})
+	if err != nil {
+		return nil, fmt.Errorf("volume set: %w", err)
+	}
+	return api.Message{Message: "volume set: success", Volume: res.Volume}, nil
+}
+
+func (d *Daemon) hReset(ctx context.Context, _ *http.Request, body []byte) (any, error) {
+	var req api.ResetRequest
+	if err := decode(body, &req); err != nil {
+		return nil, err
+	}
+	res, err := d.apply(ctx, &store.Command{Op: store.OpVolumeReset, Name: req.Name, Keys: req.Keys})
+	if err != nil {
+		return nil, fmt.Errorf("volume reset: %w", err)
+	}
+	return api.Message{Message: "volume reset: success: reset volume successful", Volume: res.Volume}, nil
+}
+
+func (d *Daemon) hVolumes(_ context.Context, r *http.Request, _ []byte) (any, error) {
+	st, _ := d.fsm.State()
+	name := r.URL.Query().Get("name")
+	out := []api.VolumeInfo{}
+	for _, n := range st.VolumeNames() {
+		if name != "" && n != name {
+			continue
+		}
+		v := st.Volumes[n]
+		out = append(out, api.VolumeInfo{Volume: *v, Type: v.Type(), Layout: v.Layout()})
+	}
+	if name != "" && len(out) == 0 {
+		return nil, fmt.Errorf("volume info: volume %s does not exist", name)
+	}
+	return out, nil
+}
+
+// localStatuses asks every peer gossip sees alive for its processes.
+func (d *Daemon) localStatuses(ctx context.Context, st *store.State) map[string]*api.LocalStatus {
+	alive := d.alive()
+	out := map[string]*api.LocalStatus{}
+	var mu sync.Mutex
+	var wg sync.WaitGroup
+	for _, p := range st.PeerList() {
+		if p.ID == d.local.NodeID {
+			ls := d.sup.status()
+			out[p.ID] = &ls
+			continue
+		}
+		if !alive[p.ID] {
+			continue
+		}
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			var ls api.LocalStatus
+			if err := api.PeerClient(p.MgmtAddr(), d.secret(), 3*time.Second).Do(ctx, http.MethodGet, "/v1/internal/local-status", nil, &ls); err == nil {
+				mu.Lock()
+				out[p.ID] = &ls
+				mu.Unlock()
+			}
+		}()
+	}
+	wg.Wait()
+	return out
+}
+
+func (d *Daemon) hStatus(ctx context.Context, r *http.Request, _ []byte) (any, error) {
+	st, _ := d.fsm.State()
+	name := r.URL.Query().Get("name")
+	names := st.VolumeNames()
+	if name != "" {
+		if st.Volumes[name] == nil {
+			return nil, fmt.Errorf("volume status: volume %s does not exist", name)
+		}
+		names = []string{name}
+	}
+	locals := d.localStatuses(ctx, st)
+	out := []api.VolumeStatus{}
+	for _, n := range names {
+		v := st.Volumes[n]
+		vs := api.VolumeStatus{Name: n, Status: v.Status, Bricks: []api.ProcessStatus{}, Gateways: []api.ProcessStatus{}}
+		for _, b := range v.Bricks {
+			ps := api.ProcessStatus{Kind: "brick", Volume: n, Host: b.Host, Path: b.Path, Port: b.Port}
+			if ls := locals[b.PeerID]; ls != nil {
+				for _, p := range ls.Processes {
+					if p.Kind == "brick" && p.Volume == n && p.Path == b.Path {
+						ps = p
+						ps.Host = b.Host
+					}
+				}
+			} else {
+				ps.LastErr = "peer not reachable"
+			}
+			vs.Bricks = append(vs.Bricks, ps)
+		}
+		for _, p := range st.PeerList() {
+			if ls := locals[p.ID]; ls != nil {
+				for _, gp := range ls.Processes {
+					if gp.Kind == "gateway" && gp.Volume == n {
+						vs.Gateways = append(vs.Gateways, gp)
+					}
+				}
+			}
+		}
+		out = append(out, vs)
+	}
+	return out, nil
+}
+
+func (d *Daemon) hInternalLocalStatus(_ context.Context, _ *http.Request, _ []byte) (any, error) {
+	return d.sup.status(), nil
+}
+
+func (d *Daemon) hAddBrick(ctx context.Context, _ *http.Request, body []byte) (any, error) {
+	var req api.BrickRequest
+	if err := decode(body, &req); err != nil {
+		return nil, err
+	}
+	st, v, err := d.volume(req.Name)
+	if err != nil {
+		return nil, fmt.Errorf("volume add-brick: %w", err)
+	}
+	bricks, err := resolveBricks(st, req.Bricks)
+	if err != nil {
+		return nil, fmt.Errorf("volume add-brick: %w", err)
+	}
+	c := &store.Command{Op: store.OpAddBrick, Name: req.Name, Bricks: bricks, Replica: req.Replica, ExpectVersion: v.Version}
+	if _, err := store.ApplyCommand(st.Clone(), c); err != nil {
+		return nil, fmt.Errorf("volume add-brick: %w", err)
+	}
+	if err := d.stageBricks(ctx, st, v.ID, bricks, req.Force); err != nil {
+		return nil, fmt.Errorf("volume add-brick: %w", err)
+	}
+	res, err := d.apply(ctx, c)
+	if err != nil {
+		return nil, fmt.Errorf("volume add-brick: %w", err)
+	}
+	return api.Message{Message: "volume add-brick: success (existing directories keep their layout until a rebalance, which this build cannot run yet)", Volume: res.Volume}, nil
+}
+
+func (d *Daemon) hRemoveBrick(ctx context.Context, _ *http.Request, body []byte) (any, error) {
+	var req api.BrickRequest
+	if err := decode(body, &req); err != nil {
+		return nil, err
+	}
+	st, v, err := d.volume(req.Name)
+	if err != nil {
+		return nil, fmt.Errorf("volume remove-brick: %w", err)
+	}
+	var bricks []store.Brick
+	if len(req.Bricks) > 0 {
+		if bricks, err = resolveBricks(st, req.Bricks); err != nil {
+			return nil, fmt.Errorf("volume remove-brick: %w", err)
+		}
+	}
+	do := func(op string) (*store.Result, error) {
+		return d.apply(ctx, &store.Command{Op: op, Name: req.Name, Bricks: bricks})
+	}
+	switch req.Action {
+	case "status":
+		if v.RemoveBrick == nil {
+			return nil, fmt.Errorf("volume remove-brick status: no remove-brick in progress on %s", req.Name)
+		}
+		return api.Message{Message: fmt.Sprintf("remove-brick %s: %s", strings.Join(v.RemoveBrick.Bricks, " "), v.RemoveBrick.Status)}, nil
+	case "start":
+		return nil, errors.New("volume remove-brick start: data migration needs cluster/distribute's Migrate, which this build lacks; use 'remove-brick ... force' to drop the bricks without migrating their files")
+	case "stop":
+		if _, err := do(store.OpRemoveBrickStop); err != nil {
+			return nil, fmt.Errorf("volume remove-brick stop: %w", err)
+		}
+		return api.Message{Message: "volume remove-brick stop: success"}, nil
+	case "commit":
+		res, err := do(store.OpRemoveBrickCommit)
+		if err != nil {
+			return nil, fmt.Errorf("volume remove-brick commit: %w", err)
+		}
+		return api.Message{Message: "volume remove-brick commit: success", Volume: res.Volume}, nil
+	case "force":
+		if _, err := store.ApplyCommand(st.Clone(), &store.Command{Op: store.OpRemoveBrickStart, Name: req.Name, Bricks: bricks}); err != nil {
+			return nil, fmt.Errorf("volume remove-brick: %w", err)
+		}
+		if _, err := do(store.OpRemoveBrickStart); err != nil {
+			return nil, fmt.Errorf("volume remove-brick: %w", err)
+		}
+		res, err := do(store.OpRemoveBrickCommit)
+		if err != nil {
+			return nil, fmt.Errorf("volume remove-brick: %w", err)
+		}
+		return api.Message{Message: "volume remove-brick commit force: success (files on the removed bricks were not migrated)", Volume: res.Volume}, nil
+	}
+	return nil, fmt.Errorf("volume remove-brick: unknown action %q (start, status, stop, commit, force)", req.Action)
+}
+
+func (d *Daemon) hReplaceBrick(ctx context.Context, _ *http.Request, body []byte) (any, error) {
+	var req api.BrickRequest
+	if err := decode(body, &req); err != nil {
+		return nil, err
+	}
+	st, v, err := d.volume(req.Name)
+	if err != nil {
+		return nil, fmt.Errorf("volume replace-brick: %w", err)
+	}
+	bs, err := resolveBricks(st, []string{req.Old, req.New})
+	if err != nil {
+		return nil, fmt.Errorf("volume replace-brick: %w", err)
+	}
+	c := &store.Command{Op: store.OpReplaceBrick, Name: req.Name, Old: &bs[0], New: &bs[1], ExpectVersion: v.Version}
+	if _, err := store.ApplyCommand(st.Clone(), c); err != nil {
+		return nil, fmt.Errorf("volume replace-brick: %w", err)
+	}
+	if err := d.stageBricks(ctx, st, v.ID, bs[1:], req.Force); err != nil {
+		return nil, fmt.Errorf("volume replace-brick: %w", err)
+	}
+	res, err := d.apply(ctx, c)
+	if err != nil {
+		return nil, fmt.Errorf("volume replace-brick: %w", err)
+	}
+	return api.Message{Message: "volume replace-brick: success: replace-brick commit force operation successful", Volume: res.Volume}, nil
+}
+
+func (d *Daemon) hStatedump(ctx context.Context, _ *http.Request, body []byte) (any, error) {
+	var req api.VolumeRequest
+	if err := decode(body, &req); err != nil {
+		return nil, err
+	}
+	st, v, err := d.volume(req.Name)
+	if err != nil {
+		return nil, fmt.Errorf("volume statedump: %w", err)
+	}
+	if v.Status != store.StatusStarted {
+		return nil, fmt.Errorf("volume statedump: volume %s is not started", req.Name)
+	}
+	n := d.sup.statedump(req.Name)
+	alive := d.alive()
+	for _, p := range st.PeerList() {
+		if p.ID == d.local.NodeID || !alive[p.ID] {
+			continue
+		}
+		var m api.Message
+		if err := api.PeerClient(p.MgmtAddr(), d.secret(), 5*time.Second).Do(ctx, http.MethodPost, "/v1/internal/statedump", &req, &m); err == nil {
+			var k int
+			fmt.Sscan(m.Message, &k)
+			n += k
+		}
+	}
+	return api.Message{Message: fmt.Sprintf("volume statedump: success: %d brick process(es) wrote a statedump under their temporary directory", n)}, nil
+}
+
+func (d *Daemon) hInternalStatedump(_ context.Context, _ *http.Request, body []byte) (any, error) {
+	var req api.VolumeRequest
+	if err := decode(body, &req); err != nil {
+		return nil, err
+	}
+	return api.Message{Message: fmt.Sprint(d.sup.statedump(req.Name))}, nil
+}
+
+// hUnsupported answers the operations whose libraries do not exist yet with a reason.
+func (d *Daemon) hUnsupported(_ context.Context, r *http.Request, body []byte) (any, error) {
+	var req api.BrickRequest
+	if err := decode(body, &req); err != nil {
+		return nil, err
+	}
+	if _, _, err := d.volume(req.Name); err != nil {
+		return nil, fmt.Errorf("volume %s: %w", req.Action, err)
+	}
+	why := map[string]string{
+		"rebalance": "cluster/distribute has no FixLayout/Migrate library in this build",
+		"heal":      "cluster/replicate and its heal library are not in this build",
+		"profile":   "brick io-stats counters are not yet collected by the daemon (use statedump)",
+	}[strings.Fields(req.Action + " x")[0]]
+	if why == "" {
+		why = "unknown operation"
+	}
+	return nil, fmt.Errorf("volume %s: not available: %s", req.Action, why)
+}
+
+func (d *Daemon) hVolfile(_ context.Context, r *http.Request, _ []byte) (any, error) {
+	q := r.URL.Query()
+	st, v, err := d.volume(q.Get("volume"))
+	if err != nil {
+		return nil, err
+	}
+	gv := toVolgen(st, v)
+	p := volgen.Params{Secret: st.Secret}
+	brick := q.Get("brick")
+	if brick == "" {
+		vf, err := volgen.ClientVolfile(gv, p)
+		if err != nil {
+			return nil, err
+		}
+		txt, err := volgen.Text(vf)
+		return map[string]string{"volfile": txt}, err
+	}
+	for i, b := range v.Bricks {
+		if b.String() == brick || (st.Peers[b.PeerID] != nil && st.Peers[b.PeerID].Address+":"+b.Path == brick) {
+			vf, err := volgen.BrickVolfile(gv, i, p)
+			if err != nil {
+				return nil, err
+			}
+			txt, err := volgen.Text(vf)
+			return map[string]string{"volfile": txt}, err
+		}
+	}
+	return nil, fmt.Errorf("volume %s has no brick %s", v.Name, brick)
+}
