@@ -126,13 +126,21 @@ func (d *Daemon) loadLocal() error {
 	return fmt.Errorf("daemon: %w", err)
 }
 
+// getLocal returns a copy of the local state (the cluster id and secret change on join).
+func (d *Daemon) getLocal() localState {
+	d.mu.RLock()
+	defer d.mu.RUnlock()
+	return d.local
+}
+
 func (d *Daemon) saveLocal() error {
-	b, _ := json.MarshalIndent(d.local, "", "  ")
+	l := d.getLocal()
+	b, _ := json.MarshalIndent(l, "", "  ")
 	if err := store.WriteFileAtomic(d.path("local.json"), b, 0o600); err != nil {
 		return fmt.Errorf("daemon: %w", err)
 	}
 	// The secret as a file, for the gateway's --secret-file.
-	if err := store.WriteFileAtomic(d.path("secret"), []byte(d.local.Secret+"\n"), 0o600); err != nil {
+	if err := store.WriteFileAtomic(d.path("secret"), []byte(l.Secret+"\n"), 0o600); err != nil {
 		return fmt.Errorf("daemon: %w", err)
 	}
 	return nil
@@ -295,7 +303,7 @@ func (d *Daemon) startMemberlist() error {
 	mc.BindPort = d.cfg.GossipPort
 	mc.AdvertiseAddr = d.cfg.Advertise
 	mc.AdvertisePort = d.cfg.GossipPort
-	key := sha256.Sum256([]byte("weft-gossip:" + d.local.Secret))
+	key := sha256.Sum256([]byte("weft-gossip:" + d.getLocal().Secret))
 	mc.SecretKey = key[:]
 	meta, _ := json.Marshal(d.self())
 	mc.Delegate = &metaDelegate{meta: meta}
@@ -380,14 +388,17 @@ func (d *Daemon) maintain() {
 		case r == nil:
 		case st.ClusterID == "" && r.State() == raft.Leader:
 			me := d.self()
-			_, err := store.Apply(r, &store.Command{Op: store.OpInit, ClusterID: d.local.ClusterID, Secret: d.local.Secret,
+			l := d.getLocal()
+			_, err := store.Apply(r, &store.Command{Op: store.OpInit, ClusterID: l.ClusterID, Secret: l.Secret,
 				PortBase: d.cfg.BrickPortBase, PortRange: d.cfg.BrickPortRange, Peer: &me}, 5*time.Second)
 			if err != nil {
 				d.log.Warn("store init", zap.Error(err))
 			}
 		case st.ClusterID != "":
-			if st.Secret != d.local.Secret || st.ClusterID != d.local.ClusterID {
+			if l := d.getLocal(); st.Secret != l.Secret || st.ClusterID != l.ClusterID {
+				d.mu.Lock()
 				d.local.Secret, d.local.ClusterID = st.Secret, st.ClusterID
+				d.mu.Unlock()
 				if err := d.saveLocal(); err != nil {
 					d.log.Error("saving local state", zap.Error(err))
 				}

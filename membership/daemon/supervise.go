@@ -208,8 +208,13 @@ func (s *supervisor) reconcile() {
 			continue
 		}
 		sp := want[k]
-		if err := os.MkdirAll(filepath.Dir(sp.volfilePath), 0o700); err == nil {
+		err := os.MkdirAll(filepath.Dir(sp.volfilePath), 0o700)
+		if err == nil {
 			err = store.WriteFileAtomic(sp.volfilePath, []byte(sp.volfile), 0o600)
+		}
+		if err != nil {
+			s.log.Error("writing volfile; retrying later", zap.String("process", k), zap.Error(err))
+			continue
 		}
 		if err := os.MkdirAll(filepath.Dir(sp.logPath), 0o700); err != nil {
 			s.log.Error("log dir", zap.Error(err))
