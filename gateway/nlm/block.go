@@ -101,6 +101,9 @@ func (s *Server) runBlock(ctx context.Context, b *block, fd *graph.FD, fl graph.
 			s.log.Info("blocked lock request failed", zap.String("host", host), zap.Stringer("gfid", f.key.gfid), zap.Error(err))
 		}
 	}
+	if !granted {
+		f.removeBlockLocked(b)
+	}
 	close(b.done)
 	f.mu.Unlock()
 	if granted {
@@ -113,13 +116,17 @@ func (s *Server) runBlock(ctx context.Context, b *block, fd *graph.FD, fl graph.
 	delete(s.byCookie, string(b.cookie))
 	s.mu.Unlock()
 	f.mu.Lock()
+	f.removeBlockLocked(b)
+	s.put(f)
+}
+
+func (f *fileState) removeBlockLocked(b *block) {
 	for i, x := range f.blocks {
 		if x == b {
 			f.blocks = append(f.blocks[:i], f.blocks[i+1:]...)
-			break
+			return
 		}
 	}
-	s.put(f)
 }
 
 // sendGranted calls NLM_GRANTED on the client's lock manager until it answers, the client

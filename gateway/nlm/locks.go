@@ -110,9 +110,11 @@ func (s *Server) maybeUnmonitor(host string) {
 	s.monMu.Lock()
 	defer s.monMu.Unlock()
 	s.mu.Lock()
-	n := s.hostFiles[host]
+	n, closed := s.hostFiles[host], s.closed
 	s.mu.Unlock()
-	if n == 0 {
+	// On Close the hosts stay monitored: their locks go with the gateway, and they must hear
+	// of the restart to reclaim them.
+	if n == 0 && !closed {
 		if err := s.cfg.NSM.Unmonitor(host); err != nil {
 			s.log.Warn("status monitor", zap.Error(err))
 		}
