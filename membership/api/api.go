@@ -19,7 +19,6 @@ import (
 	"net"
 	"net/http"
 	"strconv"
-	"strings"
 	"time"
 
 	"github.com/weftfs/weft/membership/store"
@@ -209,6 +208,7 @@ func Verify(r *http.Request, secret, body []byte, now time.Time) error {
 // Client calls a daemon's API.
 type Client struct {
 	base   string
+	name   string // what the user knows the daemon by (socket path or address)
 	hc     *http.Client
 	secret []byte // peer requests are signed when set
 }
@@ -219,13 +219,13 @@ func UnixClient(path string, timeout time.Duration) *Client {
 		var d net.Dialer
 		return d.DialContext(ctx, "unix", path)
 	}}
-	return &Client{base: "http://weft", hc: &http.Client{Transport: tr, Timeout: timeout}}
+	return &Client{base: "http://weft", name: path, hc: &http.Client{Transport: tr, Timeout: timeout}}
 }
 
 // PeerClient returns a client of the daemon at addr (HOST:PORT) signing with secret (nil: not
 // signed, for the unauthenticated hello and join).
 func PeerClient(addr string, secret []byte, timeout time.Duration) *Client {
-	return &Client{base: "http://" + addr, hc: &http.Client{Timeout: timeout}, secret: secret}
+	return &Client{base: "http://" + addr, name: addr, hc: &http.Client{Timeout: timeout}, secret: secret}
 }
 
 // Do sends a request with a JSON body (nil: none) and decodes the JSON reply into out (nil:
@@ -250,7 +250,7 @@ func (c *Client) Do(ctx context.Context, method, path string, in, out any) error
 	if err != nil {
 		var ne *net.OpError
 		if errors.As(err, &ne) && ne.Op == "dial" {
-			return fmt.Errorf("cannot reach the weft daemon (%s): %w", strings.TrimPrefix(c.base, "http://"), ne.Err)
+			return fmt.Errorf("cannot reach the weft daemon (%s): %w", c.name, ne.Err)
 		}
 		return err
 	}
