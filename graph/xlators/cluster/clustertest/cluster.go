@@ -426,3 +426,51 @@ func Errno(err error) string {
 	}
 	return strconv.Itoa(int(e))
 }
+
+// ---- proxies --------------------------------------------------------------------------------
+
+// proxy stands in one graph for a translator of another graph, as protocol/client stands for a
+// brick: every fop goes to the target, and PARENT_UP is answered with CHILD_UP.
+type proxy struct {
+	graph.Base
+	graph.Fops
+}
+
+// NewProxy returns a leaf translator named name whose fops go to target (which stays in its own
+// graph). Several graphs can so share one brick stack — a client graph and a rebalance graph, or
+// the graphs before and after an add-brick.
+func NewProxy(name string, target graph.Xlator) graph.Xlator {
+	p := &proxy{Fops: target}
+	graph.Wrap(p, "clustertest/proxy", name, nil, nil)
+	return p
+}
+
+func (p *proxy) Notify(ctx context.Context, ev graph.Event, from graph.Xlator) {
+	switch {
+	case ev == graph.EventParentUp:
+		p.ForwardEvent(ctx, graph.EventChildUp)
+	case ev.IsDownward():
+	default:
+		p.ForwardEvent(ctx, ev)
+	}
+}
+
+// BrickStacks returns n activated storage/memory → features/locks stacks, each its own graph
+// (finalised by t.Cleanup): bricks that graphs reach through NewProxy.
+func BrickStacks(t testing.TB, n int) []graph.Xlator {
+	t.Helper()
+	out := make([]graph.Xlator, n)
+	for i := range out {
+		m, err := graph.Construct("storage/memory", fmt.Sprintf("brick%d-memory", i), nil, zap.NewNop())
+		if err != nil {
+			t.Fatal(err)
+		}
+		l, err := graph.Construct("features/locks", fmt.Sprintf("brick%d-locks", i), nil, zap.NewNop(), m)
+		if err != nil {
+			t.Fatal(err)
+		}
+		graphtest.Activate(t, l)
+		out[i] = l
+	}
+	return out
+}

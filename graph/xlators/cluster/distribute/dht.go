@@ -54,6 +54,8 @@ func init() {
 			{Key: "force-migration", Type: graph.OptBool, Default: "off", Description: "accepted for volfile compatibility"},
 			{Key: "lock-migration", Type: graph.OptBool, Default: "off", Description: "accepted for volfile compatibility"},
 			{Key: "use-readdirp", Type: graph.OptBool, Default: "on", Description: "accepted for volfile compatibility"},
+			{Key: "migrate-chunk-pause", Type: graph.OptDuration, Default: "0", Min: 0, Max: 60,
+				Description: "pause between the chunks a file migration copies (rebalance throttle; 0: none)"},
 		},
 	})
 }
@@ -70,6 +72,7 @@ type DHT struct {
 	weight   bool
 	byGFID   bool
 	spread   int
+	pause    time.Duration
 
 	up      []atomic.Bool
 	anyUp   atomic.Bool
@@ -116,6 +119,7 @@ func (d *DHT) Init(ctx context.Context) error {
 	d.weight = o.Bool("weighted-rebalance")
 	d.byGFID = o.Bool("randomize-hash-range-by-gfid")
 	d.spread = int(o.Int("directory-layout-spread"))
+	d.pause = o.Duration("migrate-chunk-pause")
 	d.up = make([]atomic.Bool, len(d.subs))
 	d.layouts = map[graph.GFID]*Layout{}
 	d.cached = map[graph.GFID]int{}
@@ -127,6 +131,15 @@ func (d *DHT) SubvolName(i int) string { return d.names[i] }
 
 // Subvols returns the subvolumes.
 func (d *DHT) Subvols() []graph.Xlator { return d.subs }
+
+func (d *DHT) subvolIndexOf(x graph.Xlator) int {
+	for i, s := range d.subs {
+		if s == x {
+			return i
+		}
+	}
+	return -1
+}
 
 func (d *DHT) subvolIndex(name string) int {
 	for i, n := range d.names {

@@ -36,6 +36,7 @@ func (d *DHT) Lookup(ctx context.Context, loc *graph.Loc, xdata graph.Xdata) (gr
 		default:
 			d.setCached(r.Stat.GFID, h)
 			stripInternal(r.Xdata)
+			stripPhase(&r.Stat)
 			return r, nil
 		}
 	}
@@ -70,6 +71,7 @@ func (d *DHT) followLink(ctx context.Context, loc *graph.Loc, link *graph.Lookup
 	}
 	d.setCached(r.Stat.GFID, t)
 	stripInternal(r.Xdata)
+	stripPhase(&r.Stat)
 	return r, true
 }
 
@@ -102,6 +104,7 @@ func (d *DHT) lookupEverywhere(ctx context.Context, loc *graph.Loc, xdata graph.
 		}
 	}
 	stripInternal(r.Xdata)
+	stripPhase(&r.Stat)
 	return r, nil
 }
 
@@ -145,6 +148,7 @@ func (d *DHT) lookupNameless(ctx context.Context, loc *graph.Loc, xdata graph.Xd
 		r, err := d.subs[i].Lookup(ctx, loc, lookupXdata(xdata))
 		if err == nil && !isLinkfile(&r.Stat, r.Xdata) {
 			stripInternal(r.Xdata)
+			stripPhase(&r.Stat)
 			return r, nil
 		}
 	}
@@ -164,6 +168,7 @@ func (d *DHT) lookupNameless(ctx context.Context, loc *graph.Loc, xdata graph.Xd
 		if !isLinkfile(&r.v.Stat, r.v.Xdata) {
 			d.setCached(r.v.Stat.GFID, i)
 			stripInternal(r.v.Xdata)
+			stripPhase(&r.v.Stat)
 			return r.v, nil
 		}
 	}

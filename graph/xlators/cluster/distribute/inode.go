@@ -122,6 +122,7 @@ func (d *DHT) Stat(ctx context.Context, loc *graph.Loc, xdata graph.Xdata) (grap
 		st, x, err := s.Stat(ctx, loc, xdata)
 		return r{st, x}, err
 	})
+	stripPhase(&v.st)
 	return v.st, v.x, err
 }
 
@@ -146,7 +147,21 @@ func (d *DHT) Readlink(ctx context.Context, loc *graph.Loc, size uint32, xdata g
 
 // Truncate implements graph.Fops.
 func (d *DHT) Truncate(ctx context.Context, loc *graph.Loc, offset int64, xdata graph.Xdata) (graph.WCCReply, error) {
-	return onFile(ctx, d, loc, false, func(s graph.Xlator) (graph.WCCReply, error) { return s.Truncate(ctx, loc, offset, xdata) })
+	var src graph.Xlator
+	r, err := onFile(ctx, d, loc, false, func(s graph.Xlator) (graph.WCCReply, error) {
+		src = s
+		return s.Truncate(ctx, loc, offset, xdata)
+	})
+	if err == nil && inPhase1(&r.Post) {
+		if i := d.subvolIndexOf(src); i >= 0 {
+			err = d.replayOnDest(ctx, r.Post.GFID, i, offset, 0, func(ictx context.Context, sub graph.Xlator, dfd *graph.FD) error {
+				_, err := sub.Ftruncate(ictx, dfd, offset, nil)
+				return err
+			})
+		}
+	}
+	stripWCC(&r)
+	return r, err
 }
 
 // Open implements graph.Fops.
@@ -162,6 +177,14 @@ func (d *DHT) Open(ctx context.Context, loc *graph.Loc, flags int, fd *graph.FD,
 		return nil, graph.Errorf(unix.EISDIR, "distribute: open %s", loc)
 	}
 	x, err := d.subs[s].Open(ctx, loc, flags, fd, xdata)
+	if err != nil && retryable(err) && !loc.GFID.IsZero() {
+		// Migrated away since it was cached: look it up again.
+		d.forget(loc.GFID)
+		if _, s2, err2 := d.resolve(ctx, loc); err2 == nil && s2 >= 0 && s2 != s {
+			s = s2
+			x, err = d.subs[s].Open(ctx, loc, flags, fd, xdata)
+		}
+	}
 	if err == nil {
 		fd.SetCtx(d, s)
 	}
@@ -170,7 +193,17 @@ func (d *DHT) Open(ctx context.Context, loc *graph.Loc, flags int, fd *graph.FD,
 
 // Setattr implements graph.Fops (directories: every subvolume).
 func (d *DHT) Setattr(ctx context.Context, loc *graph.Loc, stbuf *graph.Iatt, valid uint32, xdata graph.Xdata) (graph.WCCReply, error) {
-	return onFile(ctx, d, loc, true, func(s graph.Xlator) (graph.WCCReply, error) { return s.Setattr(ctx, loc, stbuf, valid, xdata) })
+	r, err := onFile(ctx, d, loc, true, func(s graph.Xlator) (graph.WCCReply, error) {
+		sb := stbuf
+		if valid&graph.SetAttrMode != 0 && stbuf != nil {
+			if cur, _, err := s.Stat(ctx, loc, nil); err == nil {
+				sb = keepPhaseBits(&cur, stbuf, valid)
+			}
+		}
+		return s.Setattr(ctx, loc, sb, valid, xdata)
+	})
+	stripWCC(&r)
+	return r, err
 }
 
 // Setxattr implements graph.Fops (directories: every subvolume). The layout xattrs are
@@ -256,21 +289,32 @@ func (d *DHT) Fstat(ctx context.Context, fd *graph.FD, xdata graph.Xdata) (graph
 		st graph.Iatt
 		x  graph.Xdata
 	}
-	v, err := onFD(ctx, d, fd, func(s graph.Xlator) (r, error) {
+	v, err := fdOp(ctx, d, fd, func(v *r) *graph.Iatt { return &v.st }, nil, func(s graph.Xlator) (r, error) {
 		st, x, err := s.Fstat(ctx, fd, xdata)
 		return r{st, x}, err
 	})
+	stripPhase(&v.st)
 	return v.st, v.x, err
 }
 
 // Readv implements graph.Fops.
 func (d *DHT) Readv(ctx context.Context, fd *graph.FD, size uint32, offset int64, flags uint32, xdata graph.Xdata) (graph.ReadReply, error) {
-	return onFD(ctx, d, fd, func(s graph.Xlator) (graph.ReadReply, error) { return s.Readv(ctx, fd, size, offset, flags, xdata) })
+	r, err := fdOp(ctx, d, fd, func(r *graph.ReadReply) *graph.Iatt { return &r.Stat }, nil, func(s graph.Xlator) (graph.ReadReply, error) {
+		return s.Readv(ctx, fd, size, offset, flags, xdata)
+	})
+	stripPhase(&r.Stat)
+	return r, err
 }
 
 // Writev implements graph.Fops.
 func (d *DHT) Writev(ctx context.Context, fd *graph.FD, data []byte, offset int64, flags uint32, xdata graph.Xdata) (graph.WCCReply, error) {
-	return onFD(ctx, d, fd, func(s graph.Xlator) (graph.WCCReply, error) { return s.Writev(ctx, fd, data, offset, flags, xdata) })
+	n := int64(len(data))
+	if n == 0 {
+		n = 1
+	}
+	return d.fdWrite(ctx, fd, offset, n, func(ctx context.Context, s graph.Xlator, fd *graph.FD) (graph.WCCReply, error) {
+		return s.Writev(ctx, fd, data, offset, flags, xdata)
+	})
 }
 
 // Flush implements graph.Fops.
@@ -291,7 +335,9 @@ func (d *DHT) Fsync(ctx context.Context, fd *graph.FD, datasync bool, xdata grap
 
 // Ftruncate implements graph.Fops.
 func (d *DHT) Ftruncate(ctx context.Context, fd *graph.FD, offset int64, xdata graph.Xdata) (graph.WCCReply, error) {
-	return onFD(ctx, d, fd, func(s graph.Xlator) (graph.WCCReply, error) { return s.Ftruncate(ctx, fd, offset, xdata) })
+	return d.fdWrite(ctx, fd, offset, 0, func(ctx context.Context, s graph.Xlator, fd *graph.FD) (graph.WCCReply, error) {
+		return s.Ftruncate(ctx, fd, offset, xdata)
+	})
 }
 
 // Fsetattr implements graph.Fops.
@@ -302,7 +348,17 @@ func (d *DHT) Fsetattr(ctx context.Context, fd *graph.FD, stbuf *graph.Iatt, val
 	if fd.IsDir || d.isDir(fd.GFID) {
 		return d.Setattr(ctx, &graph.Loc{GFID: fd.GFID}, stbuf, valid, xdata)
 	}
-	return onFD(ctx, d, fd, func(s graph.Xlator) (graph.WCCReply, error) { return s.Fsetattr(ctx, fd, stbuf, valid, xdata) })
+	r, err := fdOp(ctx, d, fd, wccPost, nil, func(s graph.Xlator) (graph.WCCReply, error) {
+		sb := stbuf
+		if valid&graph.SetAttrMode != 0 && stbuf != nil {
+			if cur, _, err := s.Fstat(ctx, fd, nil); err == nil {
+				sb = keepPhaseBits(&cur, stbuf, valid)
+			}
+		}
+		return s.Fsetattr(ctx, fd, sb, valid, xdata)
+	})
+	stripWCC(&r)
+	return r, err
 }
 
 // Fsetxattr implements graph.Fops.
@@ -374,17 +430,23 @@ func (d *DHT) Fxattrop(ctx context.Context, fd *graph.FD, flag graph.XattropFlag
 
 // Fallocate implements graph.Fops.
 func (d *DHT) Fallocate(ctx context.Context, fd *graph.FD, mode uint32, offset, length int64, xdata graph.Xdata) (graph.WCCReply, error) {
-	return onFD(ctx, d, fd, func(s graph.Xlator) (graph.WCCReply, error) { return s.Fallocate(ctx, fd, mode, offset, length, xdata) })
+	return d.fdWrite(ctx, fd, offset, length, func(ctx context.Context, s graph.Xlator, fd *graph.FD) (graph.WCCReply, error) {
+		return s.Fallocate(ctx, fd, mode, offset, length, xdata)
+	})
 }
 
 // Discard implements graph.Fops.
 func (d *DHT) Discard(ctx context.Context, fd *graph.FD, offset, length int64, xdata graph.Xdata) (graph.WCCReply, error) {
-	return onFD(ctx, d, fd, func(s graph.Xlator) (graph.WCCReply, error) { return s.Discard(ctx, fd, offset, length, xdata) })
+	return d.fdWrite(ctx, fd, offset, length, func(ctx context.Context, s graph.Xlator, fd *graph.FD) (graph.WCCReply, error) {
+		return s.Discard(ctx, fd, offset, length, xdata)
+	})
 }
 
 // Zerofill implements graph.Fops.
 func (d *DHT) Zerofill(ctx context.Context, fd *graph.FD, offset, length int64, xdata graph.Xdata) (graph.WCCReply, error) {
-	return onFD(ctx, d, fd, func(s graph.Xlator) (graph.WCCReply, error) { return s.Zerofill(ctx, fd, offset, length, xdata) })
+	return d.fdWrite(ctx, fd, offset, length, func(ctx context.Context, s graph.Xlator, fd *graph.FD) (graph.WCCReply, error) {
+		return s.Zerofill(ctx, fd, offset, length, xdata)
+	})
 }
 
 // Seek implements graph.Fops.

@@ -136,6 +136,7 @@ func (d *DHT) readdir(ctx context.Context, fd *graph.FD, size uint32, offset uin
 					d.setCached(e.Stat.GFID, idx)
 				}
 			}
+			stripPhase(&e.Stat)
 			e.Off = ITransform(e.Off, idx, n)
 			if e.Xdata != nil {
 				stripInternal(e.Xdata)

@@ -1,0 +1,201 @@
+package distribute
+
+import (
+	"context"
+	"crypto/rand"
+
+	"golang.org/x/sys/unix"
+
+	"github.com/weftfs/weft/graph"
+)
+
+// The client side of file migration (GlusterFS dht-helper.c dht_rebalance_in_progress_check and
+// dht_rebalance_complete_check, simplified). A file's copies say where the migration is:
+//
+//   - phase 1, data being copied: the source data file has S_ISVTX|S_ISGID added to its mode and
+//     trusted.glusterfs.dht.linkto naming the destination; the destination is a link file
+//     (---------T, linkto naming the source) that receives the copy. Every modifying fd fop whose
+//     reply shows phase 1 is applied to the destination too, under an inodelk on the written range
+//     in MigrateDataDomain on the source subvolume — the copier holds the same lock over each chunk
+//     it reads and writes, so a chunk copied before a client's write is overwritten by the
+//     client's replay, and one copied after already holds it.
+//   - phase 2, done: the source has become a link file (mode exactly S_ISVTX, truncated) and is
+//     unlinked; the destination is the data file. A fop whose reply shows phase 2 (or that fails
+//     with ENOENT/ESTALE on the source) looks the file up again by GFID, reopens the FD on the
+//     destination and is retried there.
+//
+// The phase bits are stripped from every attribute reply, so clients never see them.
+
+// MigrateDataDomain is the inodelk domain serialising the copier's chunks with clients'
+// replayed writes during phase 1.
+const MigrateDataDomain = "dht.migrate.data"
+
+const phase1Bits = unix.S_ISVTX | unix.S_ISGID
+
+// inPhase1 reports whether st is a data file being migrated away.
+func inPhase1(st *graph.Iatt) bool {
+	return st.IsReg() && st.Mode&phase1Bits == phase1Bits && st.Perm() != unix.S_ISVTX
+}
+
+// migratedAway reports whether st, the attributes of the copy a fop reached, is a link file: the
+// data is elsewhere (phase 2, or a stale cache).
+func migratedAway(st *graph.Iatt) bool { return st.IsReg() && st.Perm() == unix.S_ISVTX }
+
+func stripPhase(st *graph.Iatt) {
+	if inPhase1(st) {
+		st.Mode &^= phase1Bits
+	}
+}
+
+func stripWCC(r *graph.WCCReply) {
+	stripPhase(&r.Pre)
+	stripPhase(&r.Post)
+}
+
+// internalCreds returns ctx with root's identity and a fresh lock owner: migration bookkeeping is
+// distribute's, not the caller's, and its locks must conflict with every other owner.
+func internalCreds(ctx context.Context) context.Context {
+	c := *graph.CredsFrom(ctx)
+	c.UID, c.GID, c.Groups = 0, 0, nil
+	owner := make([]byte, 8)
+	_, _ = rand.Read(owner)
+	c.LkOwner = owner
+	return graph.WithCreds(ctx, &c)
+}
+
+// reopen finds the file of fd again after it moved away from subvolume old, opens fd there and
+// returns the new subvolume.
+func (d *DHT) reopen(ctx context.Context, fd *graph.FD, old int) (int, error) {
+	d.forget(fd.GFID)
+	s, err := d.cachedSubvol(ctx, &graph.Loc{GFID: fd.GFID})
+	if err != nil {
+		return -1, err
+	}
+	if s == old {
+		return s, nil // not moved after all (a user file may have mode 01000)
+	}
+	flags := fd.Flags &^ (unix.O_CREAT | unix.O_EXCL | unix.O_TRUNC)
+	if _, err := d.subs[s].Open(ctx, &graph.Loc{GFID: fd.GFID}, flags, fd, nil); err != nil {
+		return -1, err
+	}
+	fd.SetCtx(d, s)
+	return s, nil
+}
+
+// fdOp runs a fop on the subvolume holding fd's file, following a migration: a reply whose
+// attributes (from attrs) show phase 2, or an ENOENT/ESTALE, reopens the FD where the data now
+// is and retries; a reply showing phase 1 is passed to replay (when not nil) so the change also
+// reaches the destination.
+func fdOp[T any](ctx context.Context, d *DHT, fd *graph.FD, attrs func(*T) *graph.Iatt, replay func(src int) error, f func(sub graph.Xlator) (T, error)) (T, error) {
+	var zero T
+	if fd == nil {
+		return zero, errNilFD
+	}
+	if fd.IsDir || d.isDir(fd.GFID) {
+		return f(d.subs[d.firstUp()])
+	}
+	s, err := d.fdSubvol(ctx, fd)
+	if err != nil {
+		return zero, err
+	}
+	for attempt := 0; ; attempt++ {
+		v, err := f(d.subs[s])
+		moved := err != nil && retryable(err)
+		if err == nil && attrs != nil {
+			moved = migratedAway(attrs(&v))
+		}
+		if moved && attempt < 3 {
+			s2, rerr := d.reopen(ctx, fd, s)
+			if rerr != nil {
+				if err != nil {
+					return v, err
+				}
+				return zero, rerr
+			}
+			if s2 != s {
+				s = s2
+				continue
+			}
+			attempt = 3 // the same copy: answer with what it said
+		}
+		if err != nil {
+			return v, err
+		}
+		if attrs != nil {
+			st := attrs(&v)
+			if inPhase1(st) && replay != nil {
+				if rerr := replay(s); rerr != nil {
+					return zero, rerr
+				}
+			}
+		}
+		return v, nil
+	}
+}
+
+// replayOnDest applies a change made on the source of a migrating file to its destination, under
+// the range lock (start, length; length 0: to the end) in MigrateDataDomain on the source.
+func (d *DHT) replayOnDest(ctx context.Context, g graph.GFID, src int, start, length int64, op func(ctx context.Context, sub graph.Xlator, dfd *graph.FD) error) error {
+	ictx := internalCreds(ctx)
+	loc := &graph.Loc{GFID: g}
+	v, _, err := d.subs[src].Getxattr(ictx, loc, XattrLinkto, nil)
+	if err != nil {
+		return graph.Errorf(graph.Errno(err), "distribute: gfid %s is migrating but its destination is unknown: %v", g, err)
+	}
+	t := d.subvolIndex(DecodeLinkto(v[XattrLinkto]))
+	if t < 0 || t == src {
+		return graph.Errorf(unix.EIO, "distribute: gfid %s: bad migration destination %q", g, v[XattrLinkto])
+	}
+	fl := &graph.Flock{Type: graph.LockWrite, Start: start, Len: length}
+	locked := true
+	if _, err := d.subs[src].Inodelk(ictx, MigrateDataDomain, loc, graph.SetLkW, fl, nil); err != nil {
+		switch graph.Errno(err) {
+		case unix.ENOENT, unix.ESTALE, unix.ENOSYS:
+			locked = false // the migration finished (the source is gone) or no locks: replay anyway
+		default:
+			return err
+		}
+	}
+	if locked {
+		defer func() {
+			ul := &graph.Flock{Type: graph.LockUnlock, Start: start, Len: length}
+			_, _ = d.subs[src].Inodelk(context.WithoutCancel(ictx), MigrateDataDomain, loc, graph.SetLk, ul, nil)
+		}()
+	}
+	dfd := graph.NewFD(nil, g, unix.O_RDWR)
+	defer dfd.Unref()
+	if _, err := d.subs[t].Open(ictx, loc, unix.O_RDWR, dfd, nil); err != nil {
+		return err
+	}
+	return op(ictx, d.subs[t], dfd)
+}
+
+func wccPost(r *graph.WCCReply) *graph.Iatt { return &r.Post }
+
+// fdWrite runs a modifying fd fop with migration handling; the replay repeats it on the
+// destination during phase 1.
+func (d *DHT) fdWrite(ctx context.Context, fd *graph.FD, start, length int64, f func(ctx context.Context, sub graph.Xlator, fd *graph.FD) (graph.WCCReply, error)) (graph.WCCReply, error) {
+	var replay func(src int) error
+	if fd != nil {
+		replay = func(src int) error {
+			return d.replayOnDest(ctx, fd.GFID, src, start, length, func(ictx context.Context, sub graph.Xlator, dfd *graph.FD) error {
+				_, err := f(ictx, sub, dfd)
+				return err
+			})
+		}
+	}
+	r, err := fdOp(ctx, d, fd, wccPost, replay, func(sub graph.Xlator) (graph.WCCReply, error) { return f(ctx, sub, fd) })
+	stripWCC(&r)
+	return r, err
+}
+
+// keepPhaseBits keeps a migrating file's phase bits across a chmod (dht_setattr does the same),
+// so a chmod during phase 1 does not silently end the replay of writes.
+func keepPhaseBits(cur *graph.Iatt, stbuf *graph.Iatt, valid uint32) *graph.Iatt {
+	if stbuf == nil || valid&graph.SetAttrMode == 0 || !inPhase1(cur) {
+		return stbuf
+	}
+	c := *stbuf
+	c.Mode |= phase1Bits
+	return &c
+}

@@ -1,0 +1,557 @@
+package distribute
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"strings"
+	"time"
+
+	"golang.org/x/sys/unix"
+
+	"github.com/weftfs/weft/graph"
+)
+
+// Rebalance as a library (GlusterFS dht-rebalance.c, simplified): FixLayout rewrites directory
+// layouts over the current subvolumes, Migrate moves one file to the subvolume its name hashes
+// to while clients keep using it, Rebalance does both over the whole volume.
+//
+// Migrate's protocol, on the file's data subvolume S and hashed subvolume H (see migrate.go for
+// the client side):
+//
+//  1. inodelk (write, whole file, non-blocking) in FileMigrateDomain on S: one migrator per file;
+//     a file already locked is skipped.
+//  2. H gets the destination: a link file (---------T, the file's GFID, linkto = S) — the link
+//     file already on H for this GFID is reused, anything else with the name fails the migration.
+//  3. Phase 1: S's copy gets linkto = H, then S_ISVTX|S_ISGID added to its mode. From here every
+//     client write on S is replayed on H.
+//  4. Copy: chunk by chunk (ChunkSize) up to S's current size, each chunk read from S and written
+//     to H (all-zero chunks skipped: the destination stays sparse) under an inodelk on the chunk's
+//     range in MigrateDataDomain on S — the lock clients take to replay their writes.
+//  5. Commit, under an inodelk on the whole file in MigrateDataDomain: copy what grew since, set
+//     H's size to S's, copy user xattrs, give H S's mode (without the phase bits), owner and
+//     times, remove its linkto (H is now the data file); then phase 2 on S: mode exactly S_ISVTX,
+//     truncate to 0, unlink (clients holding FDs on S see a link file and move to H).
+//
+// The GFID is preserved (H's copy was created with it). Not handled (GlusterFS has the same
+// limits or more): files with hard links are skipped; a non-root write that clears S_ISGID on S
+// (posix does for group-executable files) ends the replay early; rename or unlink of the file
+// during its migration make the migration fail (the file is left where it was, consistent); two
+// clients writing the same bytes concurrently during phase 1 may leave H with the other order.
+
+// ChunkSize is the copy unit of Migrate.
+const ChunkSize = 128 << 10
+
+// Status is the progress of a Rebalance.
+type Status struct {
+	Dirs     int    // directories whose layout was fixed
+	Scanned  int    // regular files looked at
+	Migrated int    // files moved
+	Skipped  int    // files not moved: busy, hard links
+	Failed   int    // files whose migration failed (they stay where they were)
+	Bytes    uint64 // data copied
+	Current  string // the path being processed
+	LastErr  string // the last migration failure, for the log
+}
+
+// ErrMigrationSkipped is wrapped by Migrate for a file it leaves in place on purpose (busy,
+// hard-linked).
+var ErrMigrationSkipped = errors.New("distribute: migration skipped")
+
+// FixLayout gives dir and every directory below it a layout over all current subvolumes
+// (dht_fix_layout_of_directory, Layout.Fix): directories missing on a subvolume are created, the
+// new layout is written under the layout-heal inodelk, ranges staying where they overlap most.
+// The layouts get the "invalid" commit hash, so misses search every subvolume until files are
+// migrated. A subvolume down fails the fix (the layout of a down subvolume is unknown).
+func FixLayout(ctx context.Context, d *DHT, dir *graph.Loc) error {
+	_, err := fixLayout(ctx, d, dir)
+	return err
+}
+
+func fixLayout(ctx context.Context, d *DHT, dir *graph.Loc) (int, error) {
+	if dir == nil {
+		return 0, errNilLoc
+	}
+	ictx := internalCreds(ctx)
+	r, err := d.Lookup(ictx, dir, nil)
+	if err != nil {
+		return 0, err
+	}
+	if !r.Stat.IsDir() {
+		return 0, graph.Errorf(unix.ENOTDIR, "distribute: fix-layout %s", dir)
+	}
+	g := r.Stat.GFID
+	path := locPath(dir)
+	dl := &graph.Loc{GFID: g, Path: dir.Path}
+	if err := d.fixOne(ictx, dir, dl, path, r.Stat); err != nil {
+		return 0, err
+	}
+	n := 1
+	if len(d.subs) == 1 {
+		return n, nil
+	}
+	ents, err := d.list(ictx, dl)
+	if err != nil {
+		return n, err
+	}
+	for _, e := range ents {
+		if e.Name == "." || e.Name == ".." || !(e.Type == unix.DT_DIR || e.Stat.IsDir()) {
+			continue
+		}
+		c := dl.Child(e.Name)
+		c.GFID = e.Stat.GFID
+		k, err := fixLayout(ctx, d, c)
+		n += k
+		if err != nil {
+			return n, err
+		}
+	}
+	return n, nil
+}
+
+func (d *DHT) fixOne(ctx context.Context, dir, dl *graph.Loc, path string, st graph.Iatt) error {
+	if len(d.subs) == 1 {
+		return nil
+	}
+	unlock, err := d.lock(ctx, d.subs[d.firstUp()], dl, graph.LockWrite)
+	if err != nil {
+		return err
+	}
+	defer unlock()
+	res, l := d.lookupDir(ctx, dl, nil)
+	var missing []int
+	for i, r := range res {
+		switch {
+		case r.err == nil && r.rep.Stat.IsDir():
+		case graph.Errno(r.err) == unix.ENOENT:
+			missing = append(missing, i)
+		case r.err != nil:
+			return graph.Errorf(graph.Errno(r.err), "distribute: fix-layout %s on %s: %v", path, d.names[i], r.err)
+		default:
+			return graph.Errorf(unix.ENOTDIR, "distribute: fix-layout %s: not a directory on %s", path, d.names[i])
+		}
+	}
+	if len(missing) > 0 && dir.Name == "" && !st.GFID.IsRoot() {
+		return graph.Errorf(unix.EINVAL, "distribute: fix-layout %s: directory missing on a subvolume and no name to create it", path)
+	}
+	mk := fanout(missing, func(i int) (graph.EntryReply, error) {
+		ml := &graph.Loc{Path: dir.Path, Name: dir.Name, ParentGFID: dir.ParentGFID}
+		return d.subs[i].Mkdir(ctx, ml, st.Mode&07777, 0, withGFIDReq(nil, st.GFID))
+	})
+	for k, i := range missing {
+		if mk[k].err != nil && graph.Errno(mk[k].err) != unix.EEXIST {
+			return graph.Errorf(graph.Errno(mk[k].err), "distribute: fix-layout %s: mkdir on %s: %v", path, d.names[i], mk[k].err)
+		}
+	}
+	for i := range l.Ranges {
+		r := &l.Ranges[i]
+		switch {
+		case r.Err == int(unix.ENOENT) || r.Err == -1 || (r.Start == 0 && r.Stop == 0):
+			r.Err, r.Start, r.Stop = -1, 0, 0
+		}
+	}
+	l.CommitHash = LayoutHashInvalid
+	n := Fix(l, d.assignParams(ctx, path, st.GFID))
+	if n == nil {
+		return nil // a user-set layout is left alone, as GlusterFS does
+	}
+	for i := range n.Ranges {
+		n.Ranges[i].Err = -1
+		n.Ranges[i].CommitHash = LayoutHashInvalid
+	}
+	for i, err := range d.writeLayout(ctx, st.GFID, dl.Path, n) {
+		if err != nil {
+			return graph.Errorf(graph.Errno(err), "distribute: fix-layout %s: write layout on %s: %v", path, d.names[i], err)
+		}
+	}
+	d.setLayout(st.GFID, n)
+	return nil
+}
+
+// list reads a whole directory through distribute (readdirp).
+func (d *DHT) list(ctx context.Context, dl *graph.Loc) ([]graph.Dirent, error) {
+	fd := graph.NewFD(nil, dl.GFID, unix.O_RDONLY|unix.O_DIRECTORY)
+	fd.IsDir = true
+	defer fd.Unref()
+	if _, err := d.Opendir(ctx, dl, fd, nil); err != nil {
+		return nil, err
+	}
+	var out []graph.Dirent
+	var off uint64
+	for n := 0; n < 1<<20; n++ {
+		ents, _, err := d.Readdirp(ctx, fd, 64<<10, off, nil)
+		if err != nil {
+			return out, err
+		}
+		if len(ents) == 0 {
+			return out, nil
+		}
+		out = append(out, ents...)
+		off = ents[len(ents)-1].Off
+	}
+	return out, graph.Errorf(unix.EIO, "distribute: listing %s does not end", dl)
+}
+
+// Migrate moves the regular file at loc (ParentGFID + Name) to the subvolume its name hashes to,
+// if it is elsewhere, while clients keep reading and writing it (see the protocol above). It
+// reports whether the file moved and the bytes copied. A file left in place on purpose gives an
+// error wrapping ErrMigrationSkipped.
+func Migrate(ctx context.Context, d *DHT, loc *graph.Loc) (moved bool, copied uint64, err error) {
+	if loc == nil || loc.Name == "" || loc.ParentGFID.IsZero() {
+		return false, 0, graph.Errorf(unix.EINVAL, "distribute: migrate needs a parent and a name")
+	}
+	return migrate(ctx, d, loc)
+}
+
+func migrate(ctx context.Context, d *DHT, loc *graph.Loc) (bool, uint64, error) {
+	ictx := internalCreds(ctx)
+	if !loc.GFID.IsZero() {
+		d.forget(loc.GFID)
+	}
+	r, err := d.Lookup(ictx, loc, nil)
+	if err != nil {
+		return false, 0, err
+	}
+	if !r.Stat.IsReg() {
+		return false, 0, nil
+	}
+	g := r.Stat.GFID
+	s, ok := d.getCached(g)
+	if !ok {
+		return false, 0, graph.Errorf(unix.EIO, "distribute: migrate %s: location unknown", loc)
+	}
+	h, _, err := d.hashed(ictx, loc)
+	if err != nil {
+		return false, 0, err
+	}
+	if s == h {
+		return false, 0, nil
+	}
+	if r.Stat.Nlink > 1 {
+		return false, 0, fmt.Errorf("%s has %d hard links: %w", loc, r.Stat.Nlink, ErrMigrationSkipped)
+	}
+	gl := &graph.Loc{GFID: g, Path: loc.Path}
+	src, dst := d.subs[s], d.subs[h]
+	// 1. One migrator per file.
+	whole := &graph.Flock{Type: graph.LockWrite}
+	if _, err := src.Inodelk(ictx, FileMigrateDomain, gl, graph.SetLk, whole, nil); err != nil {
+		switch graph.Errno(err) {
+		case unix.EAGAIN, unix.EACCES:
+			return false, 0, fmt.Errorf("%s is being migrated by someone else: %w", loc, ErrMigrationSkipped)
+		case unix.ENOSYS:
+		default:
+			return false, 0, err
+		}
+	} else {
+		defer func() {
+			_, _ = src.Inodelk(context.WithoutCancel(ictx), FileMigrateDomain, gl, graph.SetLk, &graph.Flock{Type: graph.LockUnlock}, nil)
+		}()
+	}
+	m := &migration{d: d, ctx: ictx, loc: loc, gl: gl, g: g, s: s, h: h, src: src, dst: dst, st: r.Stat}
+	n, err := m.run()
+	if err != nil {
+		m.rollback()
+		return false, n, fmt.Errorf("distribute: migrate %s from %s to %s: %w", loc, d.names[s], d.names[h], err)
+	}
+	d.setCached(g, h)
+	return true, n, nil
+}
+
+type migration struct {
+	d      *DHT
+	ctx    context.Context
+	loc    *graph.Loc
+	gl     *graph.Loc
+	g      graph.GFID
+	s, h   int
+	src    graph.Xlator
+	dst    graph.Xlator
+	st     graph.Iatt
+	made   bool // the destination link file was created by us
+	reused bool // a link file on the destination was reused
+	phase1 bool
+	commit bool // the destination became the data file
+}
+
+func (m *migration) run() (uint64, error) {
+	ctx, d := m.ctx, m.d
+	// 2. The destination link file.
+	lr, err := m.dst.Lookup(ctx, &graph.Loc{Path: m.loc.Path, Name: m.loc.Name, ParentGFID: m.loc.ParentGFID}, graph.Xdata{XattrLinkto: nil})
+	switch {
+	case err == nil && lr.Stat.GFID == m.g && isLinkfile(&lr.Stat, lr.Xdata):
+		m.reused = true
+		if _, err := m.dst.Truncate(ctx, m.gl, 0, nil); err != nil {
+			return 0, err
+		}
+		if _, err := m.dst.Setxattr(ctx, m.gl, graph.Xdata{XattrLinkto: EncodeLinkto(d.names[m.s])}, 0, nil); err != nil {
+			return 0, err
+		}
+	case err == nil:
+		return 0, graph.Errorf(unix.EEXIST, "the name exists on %s as another file", d.names[m.h])
+	case graph.Errno(err) == unix.ENOENT:
+		if err := d.createLinkfile(ctx, m.h, m.s, m.loc, m.g); err != nil {
+			return 0, err
+		}
+		m.made = true
+	default:
+		return 0, err
+	}
+	// 3. Phase 1 on the source.
+	if _, err := m.src.Setxattr(ctx, m.gl, graph.Xdata{XattrLinkto: EncodeLinkto(d.names[m.h])}, 0, nil); err != nil {
+		return 0, err
+	}
+	m.phase1 = true
+	mode := m.st
+	mode.Mode = m.st.Mode | phase1Bits
+	if _, err := m.src.Setattr(ctx, m.gl, &mode, graph.SetAttrMode, nil); err != nil {
+		return 0, err
+	}
+	sfd := graph.NewFD(nil, m.g, unix.O_RDWR)
+	defer sfd.Unref()
+	if _, err := m.src.Open(ctx, m.gl, unix.O_RDWR, sfd, nil); err != nil {
+		return 0, err
+	}
+	dfd := graph.NewFD(nil, m.g, unix.O_RDWR)
+	defer dfd.Unref()
+	if _, err := m.dst.Open(ctx, m.gl, unix.O_RDWR, dfd, nil); err != nil {
+		return 0, err
+	}
+	// 4. Copy chunk by chunk under range locks.
+	var copied uint64
+	var off int64
+	for {
+		if err := ctx.Err(); err != nil {
+			return copied, err
+		}
+		cur, _, err := m.src.Fstat(ctx, sfd, nil)
+		if err != nil {
+			return copied, err
+		}
+		if off >= int64(cur.Size) {
+			break
+		}
+		n, err := m.copyChunk(sfd, dfd, off, true)
+		copied += n
+		if err != nil {
+			return copied, err
+		}
+		off += ChunkSize
+		if m.d.pause > 0 {
+			select {
+			case <-time.After(m.d.pause):
+			case <-ctx.Done():
+				return copied, ctx.Err()
+			}
+		}
+	}
+	// 5. Commit under the whole-file data lock.
+	fl := &graph.Flock{Type: graph.LockWrite}
+	if _, err := m.src.Inodelk(ctx, MigrateDataDomain, m.gl, graph.SetLkW, fl, nil); err != nil && graph.Errno(err) != unix.ENOSYS {
+		return copied, err
+	}
+	defer func() {
+		_, _ = m.src.Inodelk(context.WithoutCancel(ctx), MigrateDataDomain, m.gl, graph.SetLk, &graph.Flock{Type: graph.LockUnlock}, nil)
+	}()
+	fin, _, err := m.src.Fstat(ctx, sfd, nil)
+	if err != nil {
+		return copied, err
+	}
+	for ; off < int64(fin.Size); off += ChunkSize {
+		n, err := m.copyChunk(sfd, dfd, off, false)
+		copied += n
+		if err != nil {
+			return copied, err
+		}
+	}
+	if _, err := m.dst.Ftruncate(ctx, dfd, int64(fin.Size), nil); err != nil {
+		return copied, err
+	}
+	if err := m.copyXattrs(sfd, dfd); err != nil {
+		return copied, err
+	}
+	attrs := fin
+	attrs.Mode = fin.Mode &^ phase1Bits
+	valid := graph.SetAttrMode | graph.SetAttrUID | graph.SetAttrGID | graph.SetAttrAtime | graph.SetAttrMtime
+	if _, err := m.dst.Fsetattr(ctx, dfd, &attrs, valid, nil); err != nil {
+		return copied, err
+	}
+	if _, err := m.dst.Fremovexattr(ctx, dfd, XattrLinkto, nil); err != nil {
+		return copied, err
+	}
+	m.commit = true
+	// Phase 2: the source becomes a link file, empty, and goes away.
+	link := fin
+	link.Mode = unix.S_IFREG | unix.S_ISVTX
+	if _, err := m.src.Fsetattr(ctx, sfd, &link, graph.SetAttrMode, nil); err != nil {
+		return copied, err
+	}
+	if _, err := m.src.Ftruncate(ctx, sfd, 0, nil); err != nil {
+		return copied, err
+	}
+	ul := &graph.Loc{Path: m.loc.Path, Name: m.loc.Name, ParentGFID: m.loc.ParentGFID}
+	if _, err := m.src.Unlink(ctx, ul, 0, nil); err != nil && graph.Errno(err) != unix.ENOENT {
+		return copied, err
+	}
+	return copied, nil
+}
+
+// copyChunk copies [off, off+ChunkSize) from the source to the destination, under a range lock
+// in MigrateDataDomain when lock is set.
+func (m *migration) copyChunk(sfd, dfd *graph.FD, off int64, lock bool) (uint64, error) {
+	ctx := m.ctx
+	if lock {
+		fl := &graph.Flock{Type: graph.LockWrite, Start: off, Len: ChunkSize}
+		if _, err := m.src.Inodelk(ctx, MigrateDataDomain, m.gl, graph.SetLkW, fl, nil); err != nil && graph.Errno(err) != unix.ENOSYS {
+			return 0, err
+		}
+		defer func() {
+			ul := &graph.Flock{Type: graph.LockUnlock, Start: off, Len: ChunkSize}
+			_, _ = m.src.Inodelk(context.WithoutCancel(ctx), MigrateDataDomain, m.gl, graph.SetLk, ul, nil)
+		}()
+	}
+	rr, err := m.src.Readv(ctx, sfd, ChunkSize, off, 0, nil)
+	if err != nil {
+		return 0, err
+	}
+	if len(rr.Data) == 0 {
+		return 0, nil
+	}
+	if allZero(rr.Data) {
+		// Keep the destination sparse; but a replayed client write may have put data there
+		// that the source no longer has — only possible if the source was overwritten with
+		// zeros, which was replayed too. Writing zeros is the safe choice when the
+		// destination already extends here.
+		dst, _, err := m.dst.Fstat(ctx, dfd, nil)
+		if err != nil {
+			return 0, err
+		}
+		if int64(dst.Size) <= off {
+			return 0, nil
+		}
+	}
+	if _, err := m.dst.Writev(ctx, dfd, rr.Data, off, 0, nil); err != nil {
+		return 0, err
+	}
+	return uint64(len(rr.Data)), nil
+}
+
+func allZero(b []byte) bool {
+	for _, c := range b {
+		if c != 0 {
+			return false
+		}
+	}
+	return true
+}
+
+// copyXattrs copies the source's xattrs but distribute's, replicate's and the GFID to the
+// destination.
+func (m *migration) copyXattrs(sfd, dfd *graph.FD) error {
+	all, _, err := m.src.Fgetxattr(m.ctx, sfd, "", nil)
+	if err != nil {
+		if e := graph.Errno(err); e == unix.ENODATA || e == unix.ENOTSUP || e == unix.EOPNOTSUPP {
+			return nil
+		}
+		return err
+	}
+	out := graph.Xdata{}
+	for k, v := range all {
+		if strings.HasPrefix(k, "trusted.glusterfs.") || strings.HasPrefix(k, "trusted.afr.") || k == "trusted.gfid" || strings.HasPrefix(k, "trusted.weft.") {
+			continue
+		}
+		out[k] = v
+	}
+	if len(out) == 0 {
+		return nil
+	}
+	_, err = m.dst.Fsetxattr(m.ctx, dfd, out, 0, nil)
+	return err
+}
+
+// rollback undoes a failed migration before its commit: the source loses its phase-1 marks, the
+// destination link file goes (or, reused, points at the source again).
+func (m *migration) rollback() {
+	if m.commit {
+		return // past the point of no return: the destination holds the data
+	}
+	ctx := context.WithoutCancel(m.ctx)
+	if m.phase1 {
+		st, _, err := m.src.Stat(ctx, m.gl, nil)
+		if err == nil && inPhase1(&st) {
+			st.Mode &^= phase1Bits
+			_, _ = m.src.Setattr(ctx, m.gl, &st, graph.SetAttrMode, nil)
+		}
+		_, _ = m.src.Removexattr(ctx, m.gl, XattrLinkto, nil)
+	}
+	switch {
+	case m.made:
+		_, _ = m.dst.Unlink(ctx, &graph.Loc{Path: m.loc.Path, Name: m.loc.Name, ParentGFID: m.loc.ParentGFID}, 0, nil)
+	case m.reused:
+		_, _ = m.dst.Truncate(ctx, m.gl, 0, nil)
+		_, _ = m.dst.Setxattr(ctx, m.gl, graph.Xdata{XattrLinkto: EncodeLinkto(m.d.names[m.s])}, 0, nil)
+	}
+}
+
+// Rebalance fixes the layout of every directory, then migrates every regular file that is not on
+// its hashed subvolume (GlusterFS `volume rebalance start`). progress, if not nil, is called after
+// each directory and file. Files that cannot be moved are counted and left in place; the first
+// error that stops the walk (a directory that cannot be listed) is returned.
+func Rebalance(ctx context.Context, d *DHT, progress func(Status)) (Status, error) {
+	var st Status
+	report := func() {
+		if progress != nil {
+			progress(st)
+		}
+	}
+	n, err := fixLayout(ctx, d, graph.RootLoc())
+	st.Dirs = n
+	report()
+	if err != nil {
+		return st, err
+	}
+	err = d.migrateTree(ctx, graph.RootLoc(), &st, report)
+	st.Current = ""
+	report()
+	return st, err
+}
+
+func (d *DHT) migrateTree(ctx context.Context, dir *graph.Loc, st *Status, report func()) error {
+	ictx := internalCreds(ctx)
+	ents, err := d.list(ictx, dir)
+	if err != nil {
+		return err
+	}
+	for _, e := range ents {
+		if err := ctx.Err(); err != nil {
+			return err
+		}
+		if e.Name == "." || e.Name == ".." {
+			continue
+		}
+		c := dir.Child(e.Name)
+		c.GFID = e.Stat.GFID
+		switch {
+		case e.Type == unix.DT_DIR || e.Stat.IsDir():
+			if err := d.migrateTree(ctx, c, st, report); err != nil {
+				return err
+			}
+		case e.Type == unix.DT_REG || e.Stat.IsReg():
+			st.Scanned++
+			st.Current = c.Path
+			moved, n, err := Migrate(ctx, d, c)
+			st.Bytes += n
+			switch {
+			case err == nil && moved:
+				st.Migrated++
+			case err == nil:
+			case errors.Is(err, ErrMigrationSkipped):
+				st.Skipped++
+			default:
+				st.Failed++
+				st.LastErr = err.Error()
+			}
+			report()
+		}
+	}
+	return nil
+}
