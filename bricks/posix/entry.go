@@ -172,7 +172,7 @@ func (p *Posix) Lookup(ctx context.Context, loc *graph.Loc, xdata graph.Xdata) (
 		if err != nil {
 			return r, err
 		}
-		if r.PostParent, err = p.statRel(e.parentRel); err != nil {
+		if r.PostParent, err = p.statKnown(e.parentRel, e.parent); err != nil {
 			return r, err
 		}
 		if err := need(ctx, &r.PostParent, unix.X_OK, "no search permission on the directory of "+e.rel); err != nil {
@@ -232,7 +232,7 @@ func (p *Posix) createCommon(ctx context.Context, loc *graph.Loc, xdata graph.Xd
 	if err != nil {
 		return r, -1, err
 	}
-	if r.PreParent, err = p.statRel(e.parentRel); err != nil {
+	if r.PreParent, err = p.statKnown(e.parentRel, e.parent); err != nil {
 		return r, -1, err
 	}
 	if err := need(ctx, &r.PreParent, unix.W_OK|unix.X_OK, "no permission to create in the directory of "+e.rel); err != nil {
@@ -253,7 +253,7 @@ func (p *Posix) createCommon(ctx context.Context, loc *graph.Loc, xdata graph.Xd
 		r.Stat, err = p.statRel(e.rel)
 	}
 	if err == nil {
-		r.PostParent, err = p.statRel(e.parentRel)
+		r.PostParent, err = p.statKnown(e.parentRel, e.parent)
 	}
 	if err != nil {
 		if fd >= 0 {
@@ -330,19 +330,15 @@ func (p *Posix) Create(ctx context.Context, loc *graph.Loc, flags int, mode uint
 	}
 	perm := mode & 07777 &^ umask
 	oflags := openFlags(flags)
-	r, kfd, err := p.createCommon(ctx, loc, xdata, false, func(stage string, _ bool) (int, error) {
-		f, err := unix.Openat(p.rootFD, stage, oflags&^unix.O_TRUNC|unix.O_CREAT|unix.O_EXCL, perm)
-		if err != nil {
-			return -1, err
-		}
-		if perm&07000 != 0 { // open(2) with umask may drop nothing, but be explicit for setuid/setgid
-			if err := unix.Fchmod(f, perm); err != nil {
-				unix.Close(f)
-				return -1, err
-			}
-		}
-		return f, nil
-	})
+	var r graph.EntryReply
+	var kfd int
+	err := errNoTmpfile
+	if flags&unix.O_ACCMODE != unix.O_RDONLY && !p.noTmpfile.Load() {
+		r, kfd, err = p.createTmpfile(ctx, loc, oflags, perm, xdata)
+	}
+	if err == errNoTmpfile {
+		r, kfd, err = p.createStaged(ctx, loc, oflags, perm, xdata)
+	}
 	if err != nil && graph.Errno(err) == unix.EEXIST && flags&unix.O_EXCL == 0 {
 		// The name exists (as opposed to a GFID conflict): open what is there.
 		if e, rerr := p.resolveEntry(loc); rerr == nil {
@@ -359,6 +355,114 @@ func (p *Posix) Create(ctx context.Context, loc *graph.Loc, flags int, mode uint
 	return r, nil
 }
 
+// errNoTmpfile tells Create to make the file through the staging directory.
+var errNoTmpfile = errors.New("posix: O_TMPFILE not usable")
+
+// createTmpfile makes a regular file without ever showing a name that lacks its GFID, in the
+// fewest syscalls the format allows: an unnamed inode is made in the parent directory with
+// O_TMPFILE, gets trusted.gfid (and its owner) while it has no name, is linked as its handle
+// .glusterfs/<pp>/<qq>/<gfid> (the hash directories are made only when that link finds them
+// missing), then linked under its name, which fails with EEXIST if the name is taken. The
+// handle goes first, so a GFID already in use is refused before anything is visible.
+// errNoTmpfile means the file system has no O_TMPFILE (or the open mode cannot use it).
+func (p *Posix) createTmpfile(ctx context.Context, loc *graph.Loc, oflags int, perm uint32, xdata graph.Xdata) (graph.EntryReply, int, error) {
+	var r graph.EntryReply
+	if err := p.enter(ctx); err != nil {
+		return r, -1, err
+	}
+	if err := p.spaceCheck(xdata); err != nil {
+		return r, -1, err
+	}
+	e, err := p.resolveEntry(loc)
+	if err != nil {
+		return r, -1, err
+	}
+	g, err := newGFID(xdata)
+	if err != nil {
+		return r, -1, err
+	}
+	if r.PreParent, err = p.statKnown(e.parentRel, e.parent); err != nil {
+		return r, -1, err
+	}
+	if err := need(ctx, &r.PreParent, unix.W_OK|unix.X_OK, "no permission to create in the directory of "+e.rel); err != nil {
+		return r, -1, err
+	}
+	kfd, err := unix.Openat(p.rootFD, e.parentRel, oflags&^unix.O_TRUNC|unix.O_TMPFILE, perm)
+	if err != nil {
+		if errors.Is(err, unix.EOPNOTSUPP) || errors.Is(err, unix.EISDIR) {
+			p.noTmpfile.Store(true)
+			return r, -1, errNoTmpfile
+		}
+		return r, -1, wrap(err, "create", e.rel)
+	}
+	fail := func(err error) (graph.EntryReply, int, error) {
+		unix.Close(kfd) // the unnamed inode goes with its last fd
+		return graph.EntryReply{}, -1, err
+	}
+	if err := unix.Fsetxattr(kfd, GFIDXattr, g[:], unix.XATTR_CREATE); err != nil {
+		return fail(wrap(err, "set gfid on", e.rel))
+	}
+	if p.asRoot {
+		// The kernel made the inode ours (the parent's group under a set-gid parent); chown
+		// only when the caller is someone else.
+		uid, gid, sgid := owner(ctx, &r.PreParent)
+		if uid != p.euid || (!sgid && gid != p.egid) {
+			if err := unix.Fchown(kfd, int(uid), int(gid)); err != nil {
+				return fail(wrap(err, "chown", e.rel))
+			}
+		}
+	}
+	if perm&07000 != 0 { // be explicit for setuid/setgid/sticky
+		if err := unix.Fchmod(kfd, perm); err != nil {
+			return fail(wrap(err, "chmod", e.rel))
+		}
+	}
+	h := handleRel(g)
+	err = p.linkFd(kfd, h)
+	if errors.Is(err, unix.ENOENT) {
+		if err = p.mkdirHashes(g); err == nil {
+			err = p.linkFd(kfd, h)
+		}
+	}
+	if err != nil {
+		if errors.Is(err, unix.EEXIST) {
+			return fail(graph.Errorf(unix.EEXIST, "posix: create %s: gfid %s already belongs to another file", e.rel, g))
+		}
+		return fail(wrap(err, "link handle of", e.rel))
+	}
+	if err := p.linkFd(kfd, e.rel); err != nil {
+		_ = unix.Unlinkat(p.rootFD, h, 0) // only this inode has that name: it was linked above
+		return fail(wrap(err, "create", e.rel))
+	}
+	var st unix.Stat_t
+	if err := unix.Fstat(kfd, &st); err != nil {
+		return fail(wrap(err, "fstat", e.rel))
+	}
+	r.Stat = iattOf(&st, g)
+	if r.PostParent, err = p.statKnown(e.parentRel, e.parent); err != nil {
+		return fail(err)
+	}
+	return r, kfd, nil
+}
+
+// createStaged makes a regular file through the staging directory (file systems without
+// O_TMPFILE, and creates opened read-only).
+func (p *Posix) createStaged(ctx context.Context, loc *graph.Loc, oflags int, perm uint32, xdata graph.Xdata) (graph.EntryReply, int, error) {
+	return p.createCommon(ctx, loc, xdata, false, func(stage string, _ bool) (int, error) {
+		f, err := unix.Openat(p.rootFD, stage, oflags&^unix.O_TRUNC|unix.O_CREAT|unix.O_EXCL, perm)
+		if err != nil {
+			return -1, err
+		}
+		if perm&07000 != 0 { // open(2) with umask may drop nothing, but be explicit for setuid/setgid
+			if err := unix.Fchmod(f, perm); err != nil {
+				unix.Close(f)
+				return -1, err
+			}
+		}
+		return f, nil
+	})
+}
+
 // createExisting opens the file a non-exclusive create found in place.
 func (p *Posix) createExisting(ctx context.Context, loc *graph.Loc, flags int, fd *graph.FD, xdata graph.Xdata) (graph.EntryReply, error) {
 	var r graph.EntryReply
@@ -366,7 +470,7 @@ func (p *Posix) createExisting(ctx context.Context, loc *graph.Loc, flags int, f
 	if err != nil {
 		return r, err
 	}
-	if r.PreParent, err = p.statRel(e.parentRel); err != nil {
+	if r.PreParent, err = p.statKnown(e.parentRel, e.parent); err != nil {
 		return r, err
 	}
 	if err := need(ctx, &r.PreParent, unix.X_OK, "no search permission on the directory of "+e.rel); err != nil {
@@ -397,7 +501,7 @@ func (p *Posix) createExisting(ctx context.Context, loc *graph.Loc, flags int, f
 		}
 	}
 	if err == nil {
-		r.PostParent, err = p.statRel(e.parentRel)
+		r.PostParent, err = p.statKnown(e.parentRel, e.parent)
 	}
 	if err != nil {
 		unix.Close(kfd)
@@ -417,7 +521,7 @@ func (p *Posix) Unlink(ctx context.Context, loc *graph.Loc, flags int, xdata gra
 	if err != nil {
 		return r, err
 	}
-	if r.PreParent, err = p.statRel(e.parentRel); err != nil {
+	if r.PreParent, err = p.statKnown(e.parentRel, e.parent); err != nil {
 		return r, err
 	}
 	var st unix.Stat_t
@@ -441,7 +545,7 @@ func (p *Posix) Unlink(ctx context.Context, loc *graph.Loc, flags int, xdata gra
 		return r, wrap(err, "unlink", e.rel)
 	}
 	p.dropFileHandle(g, st.Ino)
-	r.PostParent, err = p.statRel(e.parentRel)
+	r.PostParent, err = p.statKnown(e.parentRel, e.parent)
 	return r, err
 }
 
@@ -456,7 +560,7 @@ func (p *Posix) Rmdir(ctx context.Context, loc *graph.Loc, flags int, xdata grap
 	if err != nil {
 		return r, err
 	}
-	if r.PreParent, err = p.statRel(e.parentRel); err != nil {
+	if r.PreParent, err = p.statKnown(e.parentRel, e.parent); err != nil {
 		return r, err
 	}
 	var st unix.Stat_t
@@ -483,7 +587,7 @@ func (p *Posix) Rmdir(ctx context.Context, loc *graph.Loc, flags int, xdata grap
 		return r, wrap(err, "rmdir", e.rel)
 	}
 	p.dropDirHandle(g, e.parent, e.name)
-	r.PostParent, err = p.statRel(e.parentRel)
+	r.PostParent, err = p.statKnown(e.parentRel, e.parent)
 	return r, err
 }
 
@@ -511,7 +615,7 @@ func (p *Posix) Link(ctx context.Context, oldLoc, newLoc *graph.Loc, xdata graph
 	if err != nil {
 		return r, err
 	}
-	if r.PreParent, err = p.statRel(e.parentRel); err != nil {
+	if r.PreParent, err = p.statKnown(e.parentRel, e.parent); err != nil {
 		return r, err
 	}
 	if err := need(ctx, &r.PreParent, unix.W_OK|unix.X_OK, "no permission to link in the directory of "+e.rel); err != nil {
@@ -532,7 +636,7 @@ func (p *Posix) Link(ctx context.Context, oldLoc, newLoc *graph.Loc, xdata graph
 	if r.Stat, err = p.statRel(e.rel); err != nil {
 		return r, err
 	}
-	r.PostParent, err = p.statRel(e.parentRel)
+	r.PostParent, err = p.statKnown(e.parentRel, e.parent)
 	return r, err
 }
 
@@ -551,10 +655,10 @@ func (p *Posix) Rename(ctx context.Context, oldLoc, newLoc *graph.Loc, xdata gra
 	if err != nil {
 		return r, err
 	}
-	if r.PreOldParent, err = p.statRel(src.parentRel); err != nil {
+	if r.PreOldParent, err = p.statKnown(src.parentRel, src.parent); err != nil {
 		return r, err
 	}
-	if r.PreNewParent, err = p.statRel(dst.parentRel); err != nil {
+	if r.PreNewParent, err = p.statKnown(dst.parentRel, dst.parent); err != nil {
 		return r, err
 	}
 	if err := need(ctx, &r.PreOldParent, unix.W_OK|unix.X_OK, "no permission to rename from the directory of "+src.rel); err != nil {
@@ -605,9 +709,9 @@ func (p *Posix) Rename(ctx context.Context, oldLoc, newLoc *graph.Loc, xdata gra
 	if r.Stat, err = p.statRel(dst.rel); err != nil {
 		return r, err
 	}
-	if r.PostOldParent, err = p.statRel(src.parentRel); err != nil {
+	if r.PostOldParent, err = p.statKnown(src.parentRel, src.parent); err != nil {
 		return r, err
 	}
-	r.PostNewParent, err = p.statRel(dst.parentRel)
+	r.PostNewParent, err = p.statKnown(dst.parentRel, dst.parent)
 	return r, err
 }

@@ -139,7 +139,7 @@ func (p *Posix) Readv(ctx context.Context, fd *graph.FD, size uint32, offset int
 	if size > 32<<20 {
 		size = 32 << 20
 	}
-	buf := make([]byte, size)
+	buf := readBuf(int(size)) // recycled once unreachable: see bufpool.go
 	n := 0
 	for n < len(buf) {
 		m, err := unix.Pread(f.fd, buf[n:], offset+int64(n))
@@ -157,7 +157,7 @@ func (p *Posix) Readv(ctx context.Context, fd *graph.FD, size uint32, offset int
 	if r.Stat, err = statFd(f.fd, f.gfid); err != nil {
 		return r, err
 	}
-	r.Data = buf[:n]
+	r.Data = buf[:n:n] // no capacity beyond the bytes read: the rest is another read's leftovers
 	r.EOF = offset+int64(n) >= int64(r.Stat.Size)
 	return r, nil
 }

@@ -190,18 +190,56 @@ func (p *Posix) gfidRel(g graph.GFID) (string, error) {
 	}
 	if st.Mode&unix.S_IFMT == unix.S_IFLNK && st.Nlink == 1 {
 		if t, err := readlinkat(p.rootFD, h); err == nil {
-			if _, _, _, ok := parseDirHandleTarget(t); ok {
-				return p.dirPath(g)
+			if parent, name, root, ok := parseDirHandleTarget(t); ok && !root {
+				pr, err := p.dirPath(parent)
+				if err != nil {
+					return "", err
+				}
+				return joinRel(pr, name), nil
+			} else if ok {
+				return p.dirPath(g) // reports the misplaced root handle
 			}
 		}
 	}
 	return h, nil
 }
 
+// gfidStat resolves a GFID like gfidRel and returns the file's attributes too. A non-directory
+// costs one fstatat(2) of its handle, whose name is its GFID (the format's definition of a
+// handle), so trusted.gfid need not be read; a directory is stat'ed at its path and its
+// trusted.gfid read, as before.
+func (p *Posix) gfidStat(g graph.GFID) (string, graph.Iatt, error) {
+	if g.IsRoot() || g.IsZero() {
+		rel, err := p.gfidRel(g)
+		if err != nil {
+			return "", graph.Iatt{}, err
+		}
+		a, err := p.statRel(rel)
+		return rel, a, err
+	}
+	h := handleRel(g)
+	var st unix.Stat_t
+	if err := unix.Fstatat(p.rootFD, h, &st, unix.AT_SYMLINK_NOFOLLOW); err != nil {
+		if errors.Is(err, unix.ENOENT) {
+			return "", graph.Iatt{}, graph.Errorf(unix.ESTALE, "posix: no handle for gfid %s", g)
+		}
+		return "", graph.Iatt{}, fmt.Errorf("posix: stat handle of %s: %w", g, err)
+	}
+	if st.Mode&unix.S_IFMT != unix.S_IFLNK || st.Nlink != 1 {
+		return h, iattOf(&st, g), nil
+	}
+	rel, err := p.gfidRel(g)
+	if err != nil {
+		return "", graph.Iatt{}, err
+	}
+	a, err := p.statRel(rel)
+	return rel, a, err
+}
+
 // getGFIDPath reads trusted.gfid of a path (zero GFID when absent).
 func (p *Posix) getGFIDPath(rel string) (graph.GFID, error) {
 	var g graph.GFID
-	n, err := unix.Lgetxattr(p.abs(rel), GFIDXattr, g[:])
+	n, err := p.getxattrAt(rel, GFIDXattr, g[:])
 	if err != nil {
 		if errors.Is(err, unix.ENODATA) {
 			return graph.GFID{}, nil
@@ -238,10 +276,12 @@ func (p *Posix) hasGFID(rel string, g graph.GFID) bool {
 // handle must be the same inode.
 func (p *Posix) linkHandle(rel string, g graph.GFID, st *unix.Stat_t) error {
 	h := handleRel(g)
-	if err := p.mkdirHashes(g); err != nil {
-		return err
-	}
 	err := unix.Linkat(p.rootFD, rel, p.rootFD, h, 0)
+	if errors.Is(err, unix.ENOENT) { // the hash directories are made on first use
+		if err = p.mkdirHashes(g); err == nil {
+			err = unix.Linkat(p.rootFD, rel, p.rootFD, h, 0)
+		}
+	}
 	if err == nil {
 		return nil
 	}
@@ -261,12 +301,14 @@ func (p *Posix) linkHandle(rel string, g graph.GFID, st *unix.Stat_t) error {
 // symlinkHandle makes (or moves) the symlink handle of a directory (posix_handle_soft). It is
 // replaced atomically: a new symlink under a temporary name renamed over the old one.
 func (p *Posix) symlinkHandle(g, parent graph.GFID, name string) error {
-	if err := p.mkdirHashes(g); err != nil {
-		return err
-	}
 	h := handleRel(g)
 	target := dirHandleTarget(parent, name)
 	err := unix.Symlinkat(target, p.rootFD, h)
+	if errors.Is(err, unix.ENOENT) { // the hash directories are made on first use
+		if err = p.mkdirHashes(g); err == nil {
+			err = unix.Symlinkat(target, p.rootFD, h)
+		}
+	}
 	if err == nil {
 		return nil
 	}

@@ -16,12 +16,11 @@ func (p *Posix) Stat(ctx context.Context, loc *graph.Loc, xdata graph.Xdata) (gr
 	if err := p.enter(ctx); err != nil {
 		return graph.Iatt{}, nil, err
 	}
-	rel, err := p.resolveInode(loc)
+	_, st, err := p.resolveStat(loc)
 	if err != nil {
 		return graph.Iatt{}, nil, err
 	}
-	st, err := p.statRel(rel)
-	return st, nil, err
+	return st, nil, nil
 }
 
 // Access implements graph.Fops from the mode bits and the caller's credentials.
@@ -32,11 +31,7 @@ func (p *Posix) Access(ctx context.Context, loc *graph.Loc, mask uint32, xdata g
 	if mask&^uint32(unix.R_OK|unix.W_OK|unix.X_OK) != 0 {
 		return nil, graph.Errorf(unix.EINVAL, "posix: access %s: bad mask %#o", loc, mask)
 	}
-	rel, err := p.resolveInode(loc)
-	if err != nil {
-		return nil, err
-	}
-	st, err := p.statRel(rel)
+	_, st, err := p.resolveStat(loc)
 	if err != nil {
 		return nil, err
 	}
@@ -75,11 +70,7 @@ func (p *Posix) Readlink(ctx context.Context, loc *graph.Loc, size uint32, xdata
 	if err := p.enter(ctx); err != nil {
 		return "", graph.Iatt{}, nil, err
 	}
-	rel, err := p.resolveInode(loc)
-	if err != nil {
-		return "", graph.Iatt{}, nil, err
-	}
-	st, err := p.statRel(rel)
+	rel, st, err := p.resolveStat(loc)
 	if err != nil {
 		return "", graph.Iatt{}, nil, err
 	}
@@ -167,13 +158,11 @@ func (p *Posix) Setattr(ctx context.Context, loc *graph.Loc, stbuf *graph.Iatt, 
 	if badNsec(stbuf, valid) {
 		return r, graph.Errorf(unix.EINVAL, "posix: setattr %s: nanoseconds out of range", loc)
 	}
-	rel, err := p.resolveInode(loc)
+	rel, pre, err := p.resolveStat(loc)
 	if err != nil {
 		return r, err
 	}
-	if r.Pre, err = p.statRel(rel); err != nil {
-		return r, err
-	}
+	r.Pre = pre
 	if err := needSetattr(ctx, &r.Pre, stbuf, valid); err != nil {
 		return r, err
 	}

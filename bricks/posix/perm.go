@@ -32,7 +32,7 @@ func (p *Posix) needSticky(ctx context.Context, e entry, victim *unix.Stat_t) er
 	if isRoot(ctx) {
 		return nil
 	}
-	st, err := p.statRel(e.parentRel)
+	st, err := p.statKnown(e.parentRel, e.parent)
 	if err != nil {
 		return err
 	}

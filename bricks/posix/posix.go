@@ -63,6 +63,11 @@ type Posix struct {
 	volID   graph.GFID
 	asRoot  bool
 	reserve float64
+	// euid/egid own what this process creates (before any chown).
+	euid, egid uint32
+	// noTmpfile is set when the brick's file system refuses O_TMPFILE: new files are then made
+	// in the staging directory and renamed into place, as other entries are.
+	noTmpfile atomic.Bool
 
 	xattropLocks [256]sync.Mutex // striped per-GFID locks for xattrop
 
@@ -106,6 +111,7 @@ func (p *Posix) Init(ctx context.Context) error {
 		return err
 	}
 	p.asRoot = os.Geteuid() == 0
+	p.euid, p.egid = uint32(os.Geteuid()), uint32(os.Getegid())
 	p.reserve = o.Float("reserve")
 	p.hcInt = o.Duration("health-check-interval")
 	p.hcTimeout = o.Duration("health-check-timeout")

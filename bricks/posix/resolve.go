@@ -148,6 +148,30 @@ func (p *Posix) resolveInode(loc *graph.Loc) (string, error) {
 	return "", graph.Errorf(unix.EINVAL, "posix: %s: neither gfid nor parent and name", loc)
 }
 
+// resolveStat resolves loc like resolveInode and returns the file's attributes as well, in one
+// fstatat(2) for a non-directory reached by its GFID (see gfidStat).
+func (p *Posix) resolveStat(loc *graph.Loc) (string, graph.Iatt, error) {
+	if loc == nil {
+		return "", graph.Iatt{}, graph.Errorf(unix.EINVAL, "posix: nil loc")
+	}
+	g := loc.GFID
+	if g.IsZero() && loc.Inode != nil {
+		g = loc.Inode.GFID()
+	}
+	if !g.IsZero() {
+		rel, a, err := p.gfidStat(g)
+		if err == nil || loc.Name == "" || graph.Errno(err) != unix.ESTALE {
+			return rel, a, err
+		}
+	}
+	rel, err := p.resolveInode(loc)
+	if err != nil {
+		return "", graph.Iatt{}, err
+	}
+	a, err := p.statRel(rel)
+	return rel, a, err
+}
+
 // gfidReq reads "gfid-req" from xdata: ok is false when absent.
 func gfidReq(xdata graph.Xdata) (graph.GFID, bool, error) {
 	b, ok := xdata[GFIDReqKey]
