@@ -1,0 +1,183 @@
+package server
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"net"
+	"time"
+
+	"go.uber.org/zap"
+
+	"github.com/weftfs/weft/gateway/handle"
+	"github.com/weftfs/weft/gateway/nlm"
+	"github.com/weftfs/weft/gateway/nsm"
+	"github.com/weftfs/weft/gateway/portmap"
+	"github.com/weftfs/weft/gateway/xdr"
+	"github.com/weftfs/weft/graph/rpc"
+)
+
+// Fixed default ports of the lock protocols, so that they can be forwarded and firewalled
+// (the values Red Hat documents for lockd and statd).
+const (
+	DefaultNLMPort = 32803
+	DefaultNSMPort = 32765
+)
+
+// LockingConfig configures the NFSv3 lock protocols (NLM and NSM) of a gateway.
+type LockingConfig struct {
+	StateDir string // the NSM state directory (required; e.g. <gateway state>/nsm)
+	NLMPort  int    // 0: DefaultNLMPort; -1: ephemeral
+	NSMPort  int    // 0: DefaultNSMPort; -1: ephemeral
+	// Grace is the NLM grace period after a restart (0: nlm.DefaultGrace, negative: none); it
+	// runs only when clients held locks before the restart, or always with GraceAlways.
+	Grace       time.Duration
+	GraceAlways bool
+	Hostname    string // our name in SM_NOTIFY and GRANTED; default os.Hostname()
+	// ClientPortmapPort is the port of the clients' port mappers (GRANTED callbacks,
+	// SM_NOTIFY after a restart); default 111.
+	ClientPortmapPort int
+}
+
+// Locking is the running NLM and NSM of a gateway.
+type Locking struct {
+	NLM *nlm.Server
+	NSM *nsm.Server
+
+	g                *Gateway
+	nlmAddr, nsmAddr net.Addr
+	registered       []portmap.Mapping // with the system rpcbind
+	cancel           context.CancelFunc
+	done             chan struct{}
+}
+
+// StartLocking serves NLM (versions 1, 3, 4) and NSM (version 1) on the gateway's RPC server,
+// on their own listeners (and on the gateway's other ports too, as every program is), maps
+// them in the port mapper the gateway uses (embedded or the system's rpcbind), and notifies in
+// the background the hosts that held locks before this start. Call it once, after Start;
+// call Close when the gateway stops.
+func (g *Gateway) StartLocking(ctx context.Context, lc LockingConfig) (*Locking, error) {
+	if lc.StateDir == "" {
+		return nil, errors.New("gateway: locking: a state directory is required")
+	}
+	codec, err := handle.NewCodec(g.cfg.VolumeID, g.cfg.Secret)
+	if err != nil {
+		return nil, fmt.Errorf("gateway: locking: %w", err)
+	}
+	ns, err := nsm.Open(nsm.Config{Dir: lc.StateDir, Hostname: lc.Hostname, PortmapPort: lc.ClientPortmapPort,
+		Transport: g.cfg.Transport, Log: g.log.Named("nsm")})
+	if err != nil {
+		return nil, fmt.Errorf("gateway: locking: %w", err)
+	}
+	ls, err := nlm.New(nlm.Config{Top: g.cfg.Top, Handles: codec, NSM: ns, Grace: lc.Grace, GraceAlways: lc.GraceAlways,
+		Hostname: lc.Hostname, PortmapPort: lc.ClientPortmapPort, Transport: g.cfg.Transport, Log: g.log.Named("nlm")})
+	if err != nil {
+		ns.Close()
+		return nil, fmt.Errorf("gateway: locking: %w", err)
+	}
+	l := &Locking{NLM: ls, NSM: ns, g: g, done: make(chan struct{})}
+	fail := func(err error) (*Locking, error) {
+		ls.Close()
+		ns.Close()
+		return nil, err
+	}
+	if l.nlmAddr, err = g.rpc.Listen("tcp", net.JoinHostPort(g.cfg.Listen, port(lc.NLMPort, DefaultNLMPort))); err != nil {
+		return fail(fmt.Errorf("gateway: NLM listener (--nlm-port): %w", err))
+	}
+	if l.nsmAddr, err = g.rpc.Listen("tcp", net.JoinHostPort(g.cfg.Listen, port(lc.NSMPort, DefaultNSMPort))); err != nil {
+		return fail(fmt.Errorf("gateway: NSM listener (--nsm-port): %w", err))
+	}
+	ls.Register(g.rpc)
+	ns.Register(g.rpc)
+	if err := l.mapPorts(ctx); err != nil {
+		g.log.Warn("lock protocols not registered with the port mapper; clients must be given the ports", zap.Error(err))
+	}
+	var nctx context.Context
+	nctx, l.cancel = context.WithCancel(context.Background())
+	go func() {
+		defer close(l.done)
+		if n := len(ns.Previous()); n > 0 {
+			ok := ns.NotifyAll(nctx)
+			g.log.Info("restart notifications sent", zap.Int("hosts", n), zap.Int("answered", ok))
+		}
+	}()
+	g.log.Info("lock protocols started", zap.Stringer("nlm", l.nlmAddr), zap.Stringer("nsm", l.nsmAddr),
+		zap.Int32("nsm state", ns.State()), zap.Bool("grace", ls.InGrace()))
+	return l, nil
+}
+
+func (l *Locking) mappings() []portmap.Mapping {
+	np := uint32(l.nlmAddr.(*net.TCPAddr).Port)
+	sp := uint32(l.nsmAddr.(*net.TCPAddr).Port)
+	return []portmap.Mapping{
+		{Prog: nlm.Program, Vers: nlm.V1, Prot: portmap.ProtoTCP, Port: np},
+		{Prog: nlm.Program, Vers: nlm.V3, Prot: portmap.ProtoTCP, Port: np},
+		{Prog: nlm.Program, Vers: nlm.V4, Prot: portmap.ProtoTCP, Port: np},
+		{Prog: nsm.Program, Vers: nsm.Version, Prot: portmap.ProtoTCP, Port: sp},
+	}
+}
+
+// mapPorts sets the mappings in the embedded port mapper, or in the system's rpcbind the
+// gateway registered with (RFC 1833 §3.2 UNSET then SET).
+func (l *Locking) mapPorts(ctx context.Context) error {
+	g := l.g
+	if g.pm != nil {
+		for _, m := range l.mappings() {
+			g.pm.Set(m)
+		}
+		return nil
+	}
+	if g.rpcbind == "" {
+		return nil
+	}
+	dctx, cancel := context.WithTimeout(ctx, 2*time.Second)
+	defer cancel()
+	cl, err := rpc.Dial(dctx, "tcp", g.rpcbind, nil)
+	if err != nil {
+		return err
+	}
+	defer cl.Close()
+	for _, m := range l.mappings() {
+		if _, err := cl.Call(dctx, portmap.Program, portmap.Version, portmap.ProcUnset, m.Encode(), rpc.NoAuth); err != nil {
+			return err
+		}
+		res, err := cl.Call(dctx, portmap.Program, portmap.Version, portmap.ProcSet, m.Encode(), rpc.NoAuth)
+		if err != nil {
+			return err
+		}
+		if !xdr.NewReader(res).Bool() {
+			return fmt.Errorf("port mapper at %s refused SET %d/%d", g.rpcbind, m.Prog, m.Vers)
+		}
+		l.registered = append(l.registered, m)
+	}
+	return nil
+}
+
+// NLMAddr returns the NLM listener's address.
+func (l *Locking) NLMAddr() net.Addr { return l.nlmAddr }
+
+// NSMAddr returns the NSM listener's address.
+func (l *Locking) NSMAddr() net.Addr { return l.nsmAddr }
+
+// Close stops notifications, cancels blocked lock requests, releases the locks taken through
+// this gateway (closing its FDs; the hosts stay recorded, so they are told to reclaim after the
+// next start) and removes the mappings from the system rpcbind. Call it after Gateway.Close.
+func (l *Locking) Close() {
+	l.cancel()
+	<-l.done
+	l.NLM.Close()
+	l.NSM.Close()
+	if len(l.registered) == 0 {
+		return
+	}
+	ctx, cancel := context.WithTimeout(context.Background(), 2*time.Second)
+	defer cancel()
+	cl, err := rpc.Dial(ctx, "tcp", l.g.rpcbind, nil)
+	if err != nil {
+		return
+	}
+	defer cl.Close()
+	for _, m := range l.registered {
+		_, _ = cl.Call(ctx, portmap.Program, portmap.Version, portmap.ProcUnset, m.Encode(), rpc.NoAuth)
+	}
+}
