@@ -48,8 +48,8 @@ type Server struct {
 	prev  []Host // hosts to notify of this start (sm.bak at Open)
 	mu    sync.Mutex
 	state int32
-	local map[string]Host               // hosts monitored through Monitor (the NLM), by name
-	regs  map[string][]registration     // SM_MON registrations, by lower-cased mon_name
+	local map[string]Host                // hosts monitored through Monitor (the NLM), by name
+	regs  map[string][]registration      // SM_MON registrations, by lower-cased mon_name
 	obs   func(name string, state int32) // the in-process observer of SM_NOTIFY
 }
 

@@ -44,7 +44,9 @@ func hostFile(name string) string {
 // store is the on-disk state (see the package documentation).
 type store struct{ dir string }
 
-func (s store) path(parts ...string) string { return filepath.Join(append([]string{s.dir}, parts...)...) }
+func (s store) path(parts ...string) string {
+	return filepath.Join(append([]string{s.dir}, parts...)...)
+}
 
 func syncDir(dir string) error {
 	d, err := os.Open(dir)
