@@ -103,16 +103,32 @@ func BenchmarkOverheadStat(b *testing.B) {
 
 // BenchmarkOverheadCreateUnlink: create (O_CREAT|O_EXCL), release the fd, unlink; against
 // openat(O_CREAT|O_EXCL) + close + unlinkat in the same directory.
+//
+// The GFIDs come from gfid-req (as distribute and replicate always send it), cycling through
+// 256 of them, so the measurement is of a brick in its steady state, where the handle hash
+// directories .glusterfs/<pp>/<qq> exist: the first file of each of the 65536 pairs pays two
+// mkdirat(2) more, once in the brick's life.
+//
+// The "floor" sub-benchmark runs, with direct syscalls, the least the on-brick format needs for
+// the same work — openat(O_TMPFILE), fsetxattr(trusted.gfid), linkat of the handle, linkat of
+// the name, close; unlinkat of the name and of the handle — against the same baseline: the
+// ratio no implementation of the format can beat on this file system.
 func BenchmarkOverheadCreateUnlink(b *testing.B) {
+	gfids := make([]graph.Xdata, 256)
+	for i := range gfids {
+		g := graph.NewGFID()
+		gfids[i] = graph.Xdata{"gfid-req": g[:]}
+	}
+	b.Run("floor", func(b *testing.B) { benchCreateFloor(b, gfids) })
 	for _, kind := range kinds {
 		b.Run(kind, func(b *testing.B) {
 			top, dir := benchTop(b, kind)
 			ctx := context.Background()
 			dfd := openDir(b, dir)
 			loc := graph.RootLoc().Child("x")
-			compare(b, 16, func(int) {
+			compare(b, 16, func(i int) {
 				fd := graph.NewFD(nil, graph.GFID{}, unix.O_RDWR|unix.O_CREAT|unix.O_EXCL)
-				if _, err := top.Create(ctx, loc, unix.O_RDWR|unix.O_CREAT|unix.O_EXCL, 0644, 0, fd, nil); err != nil {
+				if _, err := top.Create(ctx, loc, unix.O_RDWR|unix.O_CREAT|unix.O_EXCL, 0644, 0, fd, gfids[i%len(gfids)]); err != nil {
 					b.Fatal(err)
 				}
 				fd.Unref()
@@ -131,6 +147,58 @@ func BenchmarkOverheadCreateUnlink(b *testing.B) {
 			})
 		})
 	}
+}
+
+// benchCreateFloor is the format's minimal create+unlink with direct syscalls (see above).
+func benchCreateFloor(b *testing.B, gfids []graph.Xdata) {
+	dir := filepath.Join(b.TempDir(), "brick")
+	if err := os.Mkdir(dir, 0755); err != nil {
+		b.Fatal(err)
+	}
+	dfd := openDir(b, dir)
+	handles := make([]string, len(gfids))
+	for i, x := range gfids {
+		g := graph.GFID(x["gfid-req"])
+		s := g.String()
+		hd := ".glusterfs/" + s[0:2] + "/" + s[2:4]
+		if err := os.MkdirAll(filepath.Join(dir, hd), 0700); err != nil {
+			b.Fatal(err)
+		}
+		handles[i] = hd + "/" + s
+	}
+	compare(b, 16, func(i int) {
+		g := gfids[i%len(gfids)]["gfid-req"]
+		h := handles[i%len(handles)]
+		f, err := unix.Openat(dfd, ".", unix.O_RDWR|unix.O_TMPFILE|unix.O_CLOEXEC, 0644)
+		if err != nil {
+			b.Fatal(err)
+		}
+		if err := unix.Fsetxattr(f, "trusted.gfid", g, unix.XATTR_CREATE); err != nil {
+			b.Fatal(err)
+		}
+		if err := unix.Linkat(f, "", dfd, h, unix.AT_EMPTY_PATH); err != nil {
+			b.Fatal(err)
+		}
+		if err := unix.Linkat(f, "", dfd, "x", unix.AT_EMPTY_PATH); err != nil {
+			b.Fatal(err)
+		}
+		unix.Close(f)
+		if err := unix.Unlinkat(dfd, "x", 0); err != nil {
+			b.Fatal(err)
+		}
+		if err := unix.Unlinkat(dfd, h, 0); err != nil {
+			b.Fatal(err)
+		}
+	}, func(int) {
+		f, err := unix.Openat(dfd, "y", unix.O_RDWR|unix.O_CREAT|unix.O_EXCL|unix.O_CLOEXEC, 0644)
+		if err != nil {
+			b.Fatal(err)
+		}
+		unix.Close(f)
+		if err := unix.Unlinkat(dfd, "y", 0); err != nil {
+			b.Fatal(err)
+		}
+	})
 }
 
 // benchRW: writev of size bytes then readv of them back, at offsets cycling through 64 MiB of a

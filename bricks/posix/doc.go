@@ -18,10 +18,25 @@
 //   - the health check writes a timestamp to .glusterfs/health_check and reads it back
 //     (posix-helpers.c posix_fs_health_check).
 //
-// One Weft addition lives inside .glusterfs and does not disturb the format: new entries are
-// made in .glusterfs/weft-staging, get their trusted.gfid and handle there, and are then renamed
-// into place with RENAME_NOREPLACE, so a name is never visible without its GFID (GlusterFS sets
-// the xattr after the entry is visible). Init removes what a crash left in the staging directory.
+// A name is never visible without its GFID (GlusterFS sets the xattr after the entry is
+// visible). Regular files are made with O_TMPFILE in their parent directory: the unnamed inode
+// gets trusted.gfid and its owner, is linked as its handle, then linked under its name
+// (linkat(2) with AT_EMPTY_PATH, or /proc/self/fd without CAP_DAC_READ_SEARCH), which fails
+// with EEXIST when the name is taken; a GFID already in use is refused at the handle link,
+// before anything is visible. A crash between the two links leaves a handle without a name
+// (an invisible file holding its blocks; not reclaimed automatically). Other entries —
+// directories, symlinks, device nodes, and regular files on file systems without O_TMPFILE or
+// created read-only — are made in .glusterfs/weft-staging (a Weft addition inside .glusterfs
+// that does not disturb the format), get their trusted.gfid and handle there, and are renamed
+// into place with RENAME_NOREPLACE; Init removes what a crash left in the staging directory.
+//
+// Hot paths keep to the syscalls the format needs: the hash directories .glusterfs/<pp>/<qq>
+// are made only when a handle link finds them missing; a directory reached by its GFID (a
+// parent, for the pre/post attributes of an entry fop) is stat'ed without re-reading its
+// trusted.gfid; a nameless stat of a non-directory is one fstatat(2) of its handle, whose name
+// is the GFID; xattrs are read with getxattrat(2) relative to the brick root where the kernel
+// has it (Linux 6.13), else by absolute path; readv buffers of 64 KiB and more are recycled
+// once the garbage collector finds them unreachable (bufpool.go).
 //
 // Fops and xdata:
 //

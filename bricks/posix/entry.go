@@ -524,27 +524,37 @@ func (p *Posix) Unlink(ctx context.Context, loc *graph.Loc, flags int, xdata gra
 	if r.PreParent, err = p.statKnown(e.parentRel, e.parent); err != nil {
 		return r, err
 	}
-	var st unix.Stat_t
-	if err := p.lstatRel(e.rel, &st); err != nil {
-		return r, err
-	}
-	if st.Mode&unix.S_IFMT == unix.S_IFDIR {
-		return r, graph.Errorf(unix.EISDIR, "posix: unlink %s", e.rel)
-	}
-	if err := need(ctx, &r.PreParent, unix.W_OK|unix.X_OK, "no permission to unlink in the directory of "+e.rel); err != nil {
-		return r, err
-	}
-	if err := p.needSticky(ctx, e, &st); err != nil {
-		return r, err
+	if !isRoot(ctx) {
+		// The permission checks need the victim's owner; root skips them, and with them the
+		// lstat: unlinkat(2) itself refuses a directory with EISDIR and a missing name with
+		// ENOENT.
+		var st unix.Stat_t
+		if err := p.lstatRel(e.rel, &st); err != nil {
+			return r, err
+		}
+		if st.Mode&unix.S_IFMT == unix.S_IFDIR {
+			return r, graph.Errorf(unix.EISDIR, "posix: unlink %s", e.rel)
+		}
+		if err := need(ctx, &r.PreParent, unix.W_OK|unix.X_OK, "no permission to unlink in the directory of "+e.rel); err != nil {
+			return r, err
+		}
+		if err := p.needSticky(ctx, e, &st); err != nil {
+			return r, err
+		}
 	}
 	g, err := p.getGFIDPath(e.rel)
 	if err != nil {
+		if errors.Is(err, unix.ENOENT) {
+			return r, fmt.Errorf("posix: lstat %s: %w", e.rel, unix.ENOENT)
+		}
 		return r, err
 	}
 	if err := unix.Unlinkat(p.rootFD, e.rel, 0); err != nil {
 		return r, wrap(err, "unlink", e.rel)
 	}
-	p.dropFileHandle(g, st.Ino)
+	// The handle goes when it is the last link left (the handle of a file is the inode with
+	// the GFID in its name: the GFID read from the name proves they are the same file).
+	p.dropFileHandle(g, 0)
 	r.PostParent, err = p.statKnown(e.parentRel, e.parent)
 	return r, err
 }

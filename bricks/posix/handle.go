@@ -330,7 +330,7 @@ func (p *Posix) symlinkHandle(g, parent graph.GFID, name string) error {
 }
 
 // dropFileHandle removes a non-directory's handle when no name is left (the handle is the only
-// link to inode ino).
+// link to inode ino; ino 0: to whatever inode the handle is).
 func (p *Posix) dropFileHandle(g graph.GFID, ino uint64) {
 	if g.IsZero() {
 		return
@@ -340,7 +340,16 @@ func (p *Posix) dropFileHandle(g graph.GFID, ino uint64) {
 	if unix.Fstatat(p.rootFD, h, &hs, unix.AT_SYMLINK_NOFOLLOW) != nil {
 		return
 	}
-	if hs.Ino == ino && hs.Nlink == 1 {
+	if ino == 0 && hs.Mode&unix.S_IFMT == unix.S_IFLNK && hs.Nlink == 1 {
+		// A symlink's handle, or a directory's (a GFID that was not the unlinked file's):
+		// the latter stays.
+		if t, err := readlinkat(p.rootFD, h); err != nil {
+			return
+		} else if _, _, _, ok := parseDirHandleTarget(t); ok {
+			return
+		}
+	}
+	if (ino == 0 || hs.Ino == ino) && hs.Nlink == 1 {
 		_ = unix.Unlinkat(p.rootFD, h, 0)
 	}
 }
