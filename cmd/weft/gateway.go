@@ -7,6 +7,7 @@ import (
 	"fmt"
 	"net/http"
 	"os"
+	"path/filepath"
 	"sort"
 	"strings"
 	"time"
@@ -30,6 +31,7 @@ func init() {
 		exportPaths                                                           []string
 		nfsPort, mountPort, pmPort                                            int
 		noPortmap                                                             bool
+		lk                                                                    lockFlags
 	)
 	cmd := &cobra.Command{
 		Use:   "gateway --volfile FILE --export /VOL --secret-file F [flags]",
@@ -40,6 +42,7 @@ func init() {
 				volfile: volfile, exportCfg: exportCfg, exports: exportPaths, listen: listen,
 				secretFile: secretFile, metricsAddr: metricsAddr, volume: volume, logLevel: logLevel,
 				nfsPort: nfsPort, mountPort: mountPort, pmPort: pmPort, noPortmap: noPortmap,
+				locking: lk,
 			})
 		},
 	}
@@ -56,6 +59,11 @@ func init() {
 	f.StringVar(&secretFile, "secret-file", "", "cluster secret for file handle MACs, at least 16 bytes (required)")
 	f.StringVar(&metricsAddr, "metrics-addr", "", "serve Prometheus metrics on ADDR:PORT (/metrics)")
 	f.StringVar(&logLevel, "log-level", "info", "debug, info, warn or error")
+	f.BoolVar(&lk.off, "no-locking", false, "do not serve the NFSv3 lock protocols (NLM, NSM); clients must mount with nolock")
+	f.IntVar(&lk.nlmPort, "nlm-port", server.DefaultNLMPort, "NLM (lock manager) port (0: ephemeral)")
+	f.IntVar(&lk.nsmPort, "nsm-port", server.DefaultNSMPort, "NSM (status monitor) port (0: ephemeral)")
+	f.StringVar(&lk.stateDir, "state-dir", "/var/lib/weft/gateway", "directory for the gateway's persistent state (NSM state number and monitored hosts)")
+	f.DurationVar(&lk.grace, "nlm-grace", 45*time.Second, "NLM grace period after a restart, while clients reclaim their locks (0: none)")
 	_ = cmd.MarkFlagRequired("volfile")
 	_ = cmd.MarkFlagRequired("secret-file")
 
@@ -78,6 +86,31 @@ type gatewayFlags struct {
 	exports                                                               []string
 	nfsPort, mountPort, pmPort                                            int
 	noPortmap                                                             bool
+	locking                                                               lockFlags
+}
+
+// lockFlags configure NLM and NSM (gateway/server.StartLocking).
+type lockFlags struct {
+	off              bool
+	nlmPort, nsmPort int
+	stateDir         string
+	grace            time.Duration
+}
+
+// config maps the flags to the server's convention: 0 means the default there and -1 an
+// ephemeral port, while on the command line 0 means ephemeral.
+func (lf lockFlags) config() server.LockingConfig {
+	p := func(v int) int {
+		if v == 0 {
+			return -1
+		}
+		return v
+	}
+	grace := lf.grace
+	if grace == 0 {
+		grace = -1
+	}
+	return server.LockingConfig{StateDir: filepath.Join(lf.stateDir, "nsm"), NLMPort: p(lf.nlmPort), NSMPort: p(lf.nsmPort), Grace: grace}
 }
 
 func runGateway(ctx context.Context, fl gatewayFlags) error {
@@ -143,6 +176,16 @@ func runGateway(ctx context.Context, fl gatewayFlags) error {
 	})
 	if err != nil {
 		return err
+	}
+	if !fl.locking.off {
+		lk, err := gw.StartLocking(ctx, fl.locking.config())
+		if err != nil {
+			cctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
+			defer cancel()
+			_ = gw.Close(cctx)
+			return err
+		}
+		defer lk.Close()
 	}
 	var hs *http.Server
 	if fl.metricsAddr != "" {

@@ -163,7 +163,8 @@ func (s *supervisor) desired() (map[string]spec, error) {
 		}
 		sp.args = []string{"gateway", "--volfile", sp.volfilePath, "--export", "/" + name, "--volume", name,
 			"--secret-file", d.path("secret"), "--nfs-port", strconv.Itoa(d.cfg.NFSPort),
-			"--mount-port", strconv.Itoa(d.cfg.MountPort), "--portmap-port", strconv.Itoa(d.cfg.PortmapPort)}
+			"--mount-port", strconv.Itoa(d.cfg.MountPort), "--portmap-port", strconv.Itoa(d.cfg.PortmapPort),
+			"--state-dir", d.path("gateway")}
 		if listen != "" {
 			sp.args = append(sp.args, "--listen", listen)
 		}
