@@ -98,6 +98,7 @@ type eloop struct {
 	epfd    int
 	evfd    int
 	scratch []byte
+	spare   []func() // loop only: recycled task slice
 
 	mu       sync.Mutex
 	handlers map[uint64]evHandler
@@ -179,64 +180,65 @@ func (l *eloop) post(f func()) {
 	}
 }
 
+// run is the event loop. It never blocks its thread in epoll_wait: the epoll fd is itself
+// registered with the Go runtime's poller (an epoll fd is readable while it has events), so an
+// idle loop parks like any goroutine waiting for a socket and wakes through the scheduler, and
+// epoll_wait is only called with a zero timeout. (A blocking epoll_wait takes a thread out of
+// the scheduler and makes every wake-up wait for a P: measured 2.2 ms single-caller p99
+// against 63 µs for net.Conn.) The whole loop runs inside one RawConn.Read callback, because
+// RawConn.Read resets the poller's readiness on entry: leaving and re-entering it between
+// batches could lose a wake-up.
 func (l *eloop) run() {
 	events := make([]unix.EpollEvent, 256)
-	var tasks []func()
 	for {
-		n, err := l.wait(events)
-		if err != nil {
-			// Cannot happen on a loop that is never closed; do not spin if it does.
-			time.Sleep(10 * time.Millisecond)
-			continue
-		}
-		for i := 0; i < n; i++ {
-			ev := &events[i]
-			token := uint64(uint32(ev.Fd)) | uint64(uint32(ev.Pad))<<32
-			if token == 0 {
-				var b [8]byte
-				_, _ = unix.Read(l.evfd, b[:])
-				l.mu.Lock()
-				tasks, l.tasks = l.tasks, tasks[:0]
-				l.woken = false
-				l.mu.Unlock()
-				for j, f := range tasks {
-					f()
-					tasks[j] = nil
+		err := l.rc.Read(func(uintptr) bool {
+			for {
+				n, err := unix.EpollWait(l.epfd, events, 0)
+				if err != nil {
+					if err == unix.EINTR {
+						continue
+					}
+					return true // cannot happen on a loop that is never closed
 				}
-				continue
+				l.dispatch(events[:n])
+				if n < len(events) {
+					// The ready list is empty: any later event makes the epoll fd readable
+					// again, so wait for the runtime poller (no extra epoll_wait).
+					return false
+				}
 			}
-			l.mu.Lock()
-			h := l.handlers[token]
-			l.mu.Unlock()
-			if h != nil {
-				h.event(ev.Events)
-			}
-		}
+		})
+		_ = err
+		time.Sleep(10 * time.Millisecond) // not reached in practice; never spin
 	}
 }
 
-// wait returns the next batch of events. The loop never blocks its thread in epoll_wait: the
-// epoll fd is itself registered with the Go runtime's poller (an epoll fd is readable while
-// it has events), so an idle loop parks like any goroutine waiting for a socket and wakes
-// through the scheduler, and epoll_wait is only called with a zero timeout. A blocking
-// epoll_wait would take a thread out of the scheduler and make every wake-up wait for a P
-// (measured: 5x worse latency for a single caller).
-func (l *eloop) wait(events []unix.EpollEvent) (int, error) {
-	var n int
-	var werr error
-	err := l.rc.Read(func(uintptr) bool {
-		for {
-			n, werr = unix.EpollWait(l.epfd, events, 0)
-			if werr != unix.EINTR {
-				break
+func (l *eloop) dispatch(events []unix.EpollEvent) {
+	for i := range events {
+		ev := &events[i]
+		token := uint64(uint32(ev.Fd)) | uint64(uint32(ev.Pad))<<32
+		if token == 0 {
+			var b [8]byte
+			_, _ = unix.Read(l.evfd, b[:])
+			l.mu.Lock()
+			tasks := l.tasks
+			l.tasks = l.spare[:0]
+			l.woken = false
+			l.mu.Unlock()
+			for j, f := range tasks {
+				f()
+				tasks[j] = nil
 			}
+			l.spare = tasks
+			continue
 		}
-		return werr != nil || n > 0
-	})
-	if err != nil {
-		return 0, err
+		l.mu.Lock()
+		h := l.handlers[token]
+		l.mu.Unlock()
+		if h != nil {
+			h.event(ev.Events)
+		}
 	}
-	return n, werr
 }
 
 // ---- listening ----
