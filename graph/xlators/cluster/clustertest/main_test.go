@@ -1,6 +1,7 @@
 package clustertest
 
 import (
+	"flag"
 	"fmt"
 	"os"
 	"testing"
@@ -14,6 +15,17 @@ var (
 )
 
 func TestMain(m *testing.M) {
+	// The model tests run 20 rapid checks (5 with -short) unless -rapid.checks says otherwise.
+	flag.Parse()
+	given := false
+	flag.Visit(func(f *flag.Flag) { given = given || f.Name == "rapid.checks" })
+	if f := flag.Lookup("rapid.checks"); f != nil && !given {
+		n := "20"
+		if testing.Short() {
+			n = "5"
+		}
+		_ = f.Value.Set(n)
+	}
 	dir, err := os.MkdirTemp("", "clustertest-bin-")
 	if err != nil {
 		fmt.Fprintln(os.Stderr, err)

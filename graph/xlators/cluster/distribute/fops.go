@@ -184,6 +184,20 @@ func (d *DHT) createLinkfile(ctx context.Context, at, to int, loc *graph.Loc, g 
 	x[XattrLinkto] = EncodeLinkto(d.names[to])
 	ll := &graph.Loc{Path: loc.Path, Name: loc.Name, ParentGFID: loc.ParentGFID}
 	if _, err := d.subs[at].Mknod(ctx, ll, unix.S_IFREG|unix.S_ISVTX, 0, 0, x); err != nil {
+		if graph.Errno(err) != unix.EEXIST {
+			return err
+		}
+		// The GFID may already have a link file there under another name (a hard link of a
+		// file whose names hash to the same subvolume): the new name is a hard link of it.
+		if _, nerr := d.subs[at].Lookup(ctx, ll, nil); nerr == nil {
+			return err // the name itself exists
+		}
+		gl := &graph.Loc{GFID: g}
+		r, lerr := d.subs[at].Lookup(ctx, gl, graph.Xdata{XattrLinkto: nil})
+		if lerr != nil || !isLinkfile(&r.Stat, r.Xdata) {
+			return err
+		}
+		_, err = d.subs[at].Link(ctx, gl, ll, nil)
 		return err
 	}
 	ll.GFID = g

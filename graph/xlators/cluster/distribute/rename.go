@@ -52,22 +52,30 @@ func (d *DHT) Rename(ctx context.Context, oldLoc, newLoc *graph.Loc, xdata graph
 	}
 	unlock := d.entryLocks(ctx, oldLoc, newLoc)
 	defer unlock()
+	var tmp *graph.Loc
 	if dh != s {
-		// The destination's hashed subvolume gets a link file pointing at the data. A link file
-		// or data file already there for the replaced destination is removed first.
-		if derr == nil {
-			_, _ = d.subs[dh].Unlink(ctx, newLoc, 0, nil)
-		}
-		if err := d.createLinkfile(ctx, dh, s, newLoc, src.Stat.GFID); err != nil {
+		// The destination's hashed subvolume gets a link file pointing at the data, made under a
+		// temporary name first and renamed over the new name only once the rename of the data
+		// succeeded: a failed rename (EROFS, ENOSPC, a brick down) leaves the replaced
+		// destination intact.
+		tmp = &graph.Loc{Name: ".weft-dht-rename-" + src.Stat.GFID.String(), ParentGFID: newLoc.ParentGFID}
+		tmp.Path = newLoc.Path + ".weft-dht-rename"
+		_, _ = d.subs[dh].Unlink(ctx, tmp, 0, nil) // a leftover of an interrupted rename
+		if err := d.createLinkfile(ctx, dh, s, tmp, src.Stat.GFID); err != nil {
 			return graph.RenameReply{}, err
 		}
 	}
 	r, err := d.subs[s].Rename(ctx, oldLoc, newLoc, xdata)
 	if err != nil {
-		if dh != s {
-			_, _ = d.subs[dh].Unlink(ctx, newLoc, 0, nil)
+		if tmp != nil {
+			_, _ = d.subs[dh].Unlink(ctx, tmp, 0, nil)
 		}
 		return r, err
+	}
+	if tmp != nil {
+		if _, err := d.subs[dh].Rename(ctx, tmp, newLoc, nil); err != nil {
+			return r, graph.Errorf(graph.Errno(err), "distribute: rename %s → %s: link file on %s: %v", oldLoc, newLoc, d.names[dh], err)
+		}
 	}
 	if sh != s {
 		_, _ = d.subs[sh].Unlink(ctx, oldLoc, 0, nil) // the old name's link file
