@@ -59,8 +59,16 @@ func (r *Reply) XID() uint32 { return r.xid }
 
 // Write appends p to the results (io.Writer).
 func (r *Reply) Write(p []byte) (int, error) {
+	r.reserve(len(p))
 	r.buf.B = append(r.buf.B, p...)
 	return len(p), nil
+}
+
+// reserve makes room for n more bytes from the buffer pool (instead of append's growth).
+func (r *Reply) reserve(n int) {
+	if cap(r.buf.B)-len(r.buf.B) < n {
+		r.buf = r.buf.grow(n)
+	}
 }
 
 // AppendUint32 appends an XDR unsigned int.
@@ -73,10 +81,16 @@ func (r *Reply) AppendUint64(v uint64) { r.buf.B = xdr.AppendUint64(r.buf.B, v) 
 func (r *Reply) AppendBool(v bool) { r.buf.B = xdr.AppendBool(r.buf.B, v) }
 
 // AppendOpaque appends XDR variable-length opaque data (copied).
-func (r *Reply) AppendOpaque(p []byte) { r.buf.B = xdr.AppendOpaque(r.buf.B, p) }
+func (r *Reply) AppendOpaque(p []byte) {
+	r.reserve(len(p) + 8)
+	r.buf.B = xdr.AppendOpaque(r.buf.B, p)
+}
 
 // AppendFixedOpaque appends XDR fixed-length opaque data (copied) with its padding.
-func (r *Reply) AppendFixedOpaque(p []byte) { r.buf.B = xdr.AppendFixedOpaque(r.buf.B, p) }
+func (r *Reply) AppendFixedOpaque(p []byte) {
+	r.reserve(len(p) + 4)
+	r.buf.B = xdr.AppendFixedOpaque(r.buf.B, p)
+}
 
 // AppendString appends an XDR string.
 func (r *Reply) AppendString(s string) { r.buf.B = xdr.AppendString(r.buf.B, s) }
