@@ -386,7 +386,8 @@ func (r *req) read() error {
 	r.postOp(&a)
 	r.w.Uint32(uint32(len(data)))
 	r.w.Bool(eof)
-	r.w.Opaque(data)
+	// By reference: the graph's buffer goes to the socket with writev, not copied.
+	r.w.OpaquePayload(data)
 	return nil
 }
 

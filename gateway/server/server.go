@@ -295,7 +295,8 @@ func acceptOf(err error) rpc.AcceptStat {
 	return rpc.SystemErr
 }
 
-var bufPool = sync.Pool{New: func() any { b := make([]byte, 0, 4096); return &b }}
+// writerPool recycles reply writers (their head buffers; payloads are references).
+var writerPool = sync.Pool{New: func() any { return xdr.NewWriter(make([]byte, 0, 4096)) }}
 
 // serveNFS runs one NFSv3 call, through the duplicate request cache when the procedure is not
 // idempotent.
@@ -323,12 +324,13 @@ func (g *Gateway) serveNFS(ctx context.Context, c *rpc.Call, r *rpc.Reply) rpc.A
 	} else {
 		call.AuthNone = true
 	}
-	bp := bufPool.Get().(*[]byte)
-	w := xdr.NewWriter((*bp)[:0])
+	w := writerPool.Get().(*xdr.Writer)
 	err := g.nfs.Dispatch(ctx, call, w)
 	stat := acceptOf(err)
 	if stat == rpc.Success {
-		_, _ = r.Write(w.Bytes())
+		// Head bytes are copied into the reply; READ data is attached by reference and
+		// written from the graph's buffer with writev.
+		w.Emit(r)
 	}
 	if cached {
 		if stat == rpc.Success {
@@ -337,10 +339,10 @@ func (g *Gateway) serveNFS(ctx context.Context, c *rpc.Call, r *rpc.Reply) rpc.A
 			g.drc.Abort(key)
 		}
 	}
-	g.metrics.observe(c.Proc, w.Bytes(), stat, time.Since(start))
-	if b := w.Bytes(); cap(b) <= 2<<20 {
-		*bp = b[:0]
-		bufPool.Put(bp)
+	g.metrics.observe(c.Proc, w.Head(), stat, time.Since(start))
+	if cap(w.Head()) <= 1<<20 {
+		w.Reset()
+		writerPool.Put(w)
 	}
 	return stat
 }

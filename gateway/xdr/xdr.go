@@ -115,22 +115,111 @@ func (r *Reader) String(max uint32) string { return string(r.Opaque(max)) }
 
 func pad(n int) int { return (4 - n%4) % 4 }
 
-// Writer appends XDR values to a byte slice.
+// Writer appends XDR values to a byte slice. Large opaque data (READ results) can be attached
+// without copying with OpaquePayload: the Writer then holds a head (everything encoded by
+// value) and payloads that go between parts of the head; Emit hands both to a sink (the RPC
+// reply, which writes them with writev) and Bytes flattens them when a single slice is needed.
 type Writer struct {
-	buf []byte
+	buf  []byte
+	pays []Payload
+}
+
+// Payload is variable-length opaque data attached to a Writer by reference (OpaquePayload).
+type Payload struct {
+	Off  int    // the position in Head where the opaque (length, data, padding) goes
+	Data []byte // the data, not copied
 }
 
 // NewWriter returns a Writer that appends to b (which may be nil).
 func NewWriter(b []byte) *Writer { return &Writer{buf: b} }
 
-// Bytes returns the encoded bytes.
-func (w *Writer) Bytes() []byte { return w.buf }
+// Reset empties the Writer, keeping its buffer, and forgets its payloads.
+func (w *Writer) Reset() {
+	w.buf = w.buf[:0]
+	clear(w.pays)
+	w.pays = w.pays[:0]
+}
 
-// Len returns the number of bytes written so far.
-func (w *Writer) Len() int { return len(w.buf) }
+// Bytes returns the encoded bytes. Without payloads this is the Writer's buffer itself; with
+// payloads it is a new slice with the payloads copied in (use Emit on the hot path).
+func (w *Writer) Bytes() []byte {
+	if len(w.pays) == 0 {
+		return w.buf
+	}
+	out := make([]byte, 0, w.Len())
+	prev := 0
+	for _, p := range w.pays {
+		out = append(out, w.buf[prev:p.Off]...)
+		out = AppendOpaque(out, p.Data)
+		prev = p.Off
+	}
+	return append(out, w.buf[prev:]...)
+}
 
-// Truncate drops everything after the first n bytes.
-func (w *Writer) Truncate(n int) { w.buf = w.buf[:n] }
+// Head returns the bytes encoded by value, without the payloads (it aliases the Writer).
+func (w *Writer) Head() []byte { return w.buf }
+
+// Payloads returns the attached payloads in order (it aliases the Writer).
+func (w *Writer) Payloads() []Payload { return w.pays }
+
+// Sink receives a Writer's encoding in order: head bytes by Write, payloads by
+// AppendOpaquePayload (graph/rpc's Reply is one).
+type Sink interface {
+	Write(p []byte) (int, error)
+	AppendOpaquePayload(data []byte, release func())
+}
+
+// Emit sends the encoding to s: head bytes are copied, payload data is passed by reference.
+func (w *Writer) Emit(s Sink) {
+	prev := 0
+	for _, p := range w.pays {
+		if p.Off > prev {
+			_, _ = s.Write(w.buf[prev:p.Off])
+		}
+		s.AppendOpaquePayload(p.Data, nil)
+		prev = p.Off
+	}
+	if prev < len(w.buf) || len(w.pays) == 0 {
+		_, _ = s.Write(w.buf[prev:])
+	}
+}
+
+// Len returns the number of bytes written so far, payloads included.
+func (w *Writer) Len() int {
+	n := len(w.buf)
+	for _, p := range w.pays {
+		n += OpaqueSize(len(p.Data))
+	}
+	return n
+}
+
+// Truncate drops everything after the first n bytes (as counted by Len). n must not fall
+// inside a payload; payloads at or after n are dropped.
+func (w *Writer) Truncate(n int) {
+	skip := 0 // payload bytes before the cut
+	for i, p := range w.pays {
+		if p.Off+skip >= n {
+			clear(w.pays[i:])
+			w.pays = w.pays[:i]
+			break
+		}
+		skip += OpaqueSize(len(p.Data))
+	}
+	w.buf = w.buf[:n-skip]
+}
+
+// OpaquePayload appends variable-length opaque data by reference: b is not copied and must
+// stay unchanged until the Writer's encoding has been sent.
+func (w *Writer) OpaquePayload(b []byte) {
+	w.pays = append(w.pays, Payload{Off: len(w.buf), Data: b})
+}
+
+// AppendOpaque appends variable-length opaque data (length, bytes, padding) to b.
+func AppendOpaque(b, p []byte) []byte {
+	b = binary.BigEndian.AppendUint32(b, uint32(len(p)))
+	b = append(b, p...)
+	return append(b, zeros[:pad(len(p))]...)
+}
 
 // Uint32 appends an unsigned integer.
 func (w *Writer) Uint32(v uint32) { w.buf = binary.BigEndian.AppendUint32(w.buf, v) }

@@ -68,3 +68,90 @@ func FuzzReader(f *testing.F) {
 		}
 	})
 }
+
+// sink records what Emit hands over, telling copied head bytes from payloads passed by
+// reference.
+type sink struct {
+	out  []byte
+	refs [][]byte
+}
+
+func (s *sink) Write(p []byte) (int, error) { s.out = append(s.out, p...); return len(p), nil }
+func (s *sink) AppendOpaquePayload(d []byte, release func()) {
+	s.refs = append(s.refs, d)
+	s.out = AppendOpaque(s.out, d)
+}
+
+func TestPayloads(t *testing.T) {
+	data := []byte("zero-copy data") // 14 bytes: 2 bytes of padding
+	w := NewWriter(nil)
+	w.Uint32(0)
+	w.Bool(true)
+	w.OpaquePayload(data)
+	w.Uint32(42)
+	w.OpaquePayload(nil)
+
+	flat := NewWriter(nil)
+	flat.Uint32(0)
+	flat.Bool(true)
+	flat.Opaque(data)
+	flat.Uint32(42)
+	flat.Opaque(nil)
+	if !bytes.Equal(w.Bytes(), flat.Bytes()) || w.Len() != flat.Len() {
+		t.Fatalf("Bytes with payloads\n%x\nwant\n%x (len %d want %d)", w.Bytes(), flat.Bytes(), w.Len(), flat.Len())
+	}
+	var s sink
+	w.Emit(&s)
+	if !bytes.Equal(s.out, flat.Bytes()) {
+		t.Fatalf("Emit\n%x\nwant\n%x", s.out, flat.Bytes())
+	}
+	if len(s.refs) != 2 || &s.refs[0][0] != &data[0] {
+		t.Fatal("payload was copied instead of passed by reference")
+	}
+	if len(w.Head()) != 12 {
+		t.Fatalf("head of %d bytes, want 12", len(w.Head()))
+	}
+	// Truncate before the first payload drops both.
+	w.Truncate(8)
+	if len(w.Payloads()) != 0 || !bytes.Equal(w.Bytes(), flat.Bytes()[:8]) {
+		t.Fatalf("Truncate(8): %x", w.Bytes())
+	}
+	// Truncate after a payload keeps it.
+	w.OpaquePayload(data)
+	w.Uint32(7)
+	w.Truncate(8 + OpaqueSize(len(data)))
+	if len(w.Payloads()) != 1 || w.Len() != 8+OpaqueSize(len(data)) {
+		t.Fatalf("Truncate after a payload: %d payloads, len %d", len(w.Payloads()), w.Len())
+	}
+	w.Reset()
+	if w.Len() != 0 || len(w.Payloads()) != 0 {
+		t.Fatal("Reset left data")
+	}
+	var s2 sink
+	w.Emit(&s2)
+	if len(s2.out) != 0 {
+		t.Fatal("empty Writer emitted bytes")
+	}
+}
+
+// TestNameBytes: file names are bytes on Linux, not text: UTF-8 in any script, invalid UTF-8
+// (Latin-1 names from old clients), control characters. Every one round-trips unchanged.
+func TestNameBytes(t *testing.T) {
+	names := []string{
+		"plain", "héllo wörld", "日本語のファイル名", "emoji-😀", "\xff\xfe\x80latin1-\xe9t\xe9",
+		"tab\there", "\x01\x1f\x7f", string([]byte{0xc3}), "a",
+	}
+	w := NewWriter(nil)
+	for _, n := range names {
+		w.String(n)
+	}
+	r := NewReader(w.Bytes())
+	for _, n := range names {
+		if got := r.String(255); got != n {
+			t.Fatalf("round trip of %q gave %q", n, got)
+		}
+	}
+	if r.Err() != nil || r.Remaining() != 0 {
+		t.Fatalf("err %v remaining %d", r.Err(), r.Remaining())
+	}
+}
