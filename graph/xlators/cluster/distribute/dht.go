@@ -404,7 +404,40 @@ func (d *DHT) lookupDir(ctx context.Context, loc *graph.Loc, xdata graph.Xdata) 
 		}
 		l.Ranges = append(l.Ranges, rg)
 	}
+	d.keepDownRanges(out, l)
 	return out, l
+}
+
+// keepDownRanges gives subvolumes that are down (ENOTCONN) the range they had in the cached
+// layout of the directory, so names hashed to them fail with ENOTCONN rather than EIO for a
+// hole, and come back as soon as the subvolume does.
+func (d *DHT) keepDownRanges(res []dirResult, l *Layout) {
+	var g graph.GFID
+	down := false
+	for i, r := range res {
+		if r.err == nil && r.rep.Stat.IsDir() && g.IsZero() {
+			g = r.rep.Stat.GFID
+		}
+		if graph.Errno(res[i].err) == unix.ENOTCONN {
+			down = true
+		}
+	}
+	if !down || g.IsZero() {
+		return
+	}
+	old := d.getLayout(g)
+	if old == nil {
+		return
+	}
+	for i := range l.Ranges {
+		r := &l.Ranges[i]
+		if r.Err != int(unix.ENOTCONN) {
+			continue
+		}
+		if o := old.For(r.Subvol); o != nil && !(o.Start == 0 && o.Stop == 0) {
+			r.Start, r.Stop, r.CommitHash = o.Start, o.Stop, o.CommitHash
+		}
+	}
 }
 
 // dirLayout returns the layout of directory g, looking it up (nameless) when not cached.

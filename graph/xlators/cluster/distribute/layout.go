@@ -95,7 +95,9 @@ func (l *Layout) Clone() *Layout {
 func (l *Layout) Search(hash uint32) int {
 	for i := range l.Ranges {
 		r := &l.Ranges[i]
-		if r.Err == 0 && !r.Empty() && r.Start <= hash && hash <= r.Stop {
+		// A down subvolume keeps its range: fops hashed there fail with ENOTCONN (as in
+		// GlusterFS) instead of finding a hole.
+		if (r.Err == 0 || r.Err == int(unix.ENOTCONN)) && !r.Empty() && r.Start <= hash && hash <= r.Stop {
 			return r.Subvol
 		}
 	}
