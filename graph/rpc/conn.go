@@ -132,6 +132,12 @@ func (c *Conn) Do(ctx context.Context, req *Request) ([]byte, error) {
 		return nil, fmt.Errorf("rpc: xid %d already in flight: %w", xid, unix.EEXIST)
 	}
 	c.pending[xid] = pc
+	if c.paused && !c.draining {
+		// Our reply must be read even when incoming calls fill the connection (a handler
+		// calling back to its peer would otherwise wait for a reply nobody reads).
+		c.paused = false
+		c.tc.ResumeRead()
+	}
 	c.mu.Unlock()
 
 	size := 4 + 40 + len(req.Cred.Body) + len(req.Verf.Body) + 8 + len(req.Args)
@@ -274,11 +280,12 @@ func (c *Conn) Closed(_ TransportConn, err error) {
 	}
 }
 
-// acquire counts a new incoming call, pausing reads when the connection is full.
+// acquire counts a new incoming call, pausing reads when the connection is full, unless
+// calls we made on it are waiting for replies (the in-flight limit then yields to liveness).
 func (c *Conn) acquire() {
 	c.mu.Lock()
 	c.inflight++
-	if c.inflight >= c.maxInFlight && !c.paused {
+	if c.inflight >= c.maxInFlight && !c.paused && len(c.pending) == 0 {
 		c.paused = true
 		c.tc.PauseRead()
 	}

@@ -2,8 +2,11 @@ package rpc
 
 import (
 	"bytes"
+	"context"
 	"encoding/binary"
+	"fmt"
 	"net"
+	"sync"
 	"testing"
 	"time"
 
@@ -83,6 +86,61 @@ func TestSlowReader(t *testing.T) {
 		}
 		if err := <-writeErr; err != nil {
 			t.Fatal(err)
+		}
+	})
+}
+
+// TestCallbackWhileFull: handlers that call back to the client on the same connection while
+// the connection is at its in-flight limit still get their replies (no deadlock).
+func TestCallbackWhileFull(t *testing.T) {
+	forEachTransport(t, func(t *testing.T, tr Transport) {
+		const cbProg = 0x40000002
+		s := NewServer(ServerOptions{Transport: tr, MaxInFlight: 2})
+		s.Register(testProg, 1, HandlerFunc(func(ctx context.Context, c *Call, r *Reply) AcceptStat {
+			res, err := c.Conn.Call(ctx, cbProg, 1, 0, c.Args, NoAuth)
+			if err != nil {
+				return SystemErr
+			}
+			r.Write(res)
+			return Success
+		}))
+		addr, err := s.Listen("tcp", "127.0.0.1:0")
+		if err != nil {
+			t.Fatal(err)
+		}
+		defer s.Close()
+		cb := NewServer(ServerOptions{Transport: tr})
+		cb.Register(cbProg, 1, HandlerFunc(func(ctx context.Context, c *Call, r *Reply) AcceptStat {
+			time.Sleep(5 * time.Millisecond)
+			r.Write(c.Args)
+			return Success
+		}))
+		c, err := Dial(context.Background(), "tcp", addr.String(), &ClientOptions{Transport: tr, Server: cb})
+		if err != nil {
+			t.Fatal(err)
+		}
+		defer c.Close()
+		ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+		defer cancel()
+		var wg sync.WaitGroup
+		errs := make(chan error, 20)
+		for i := 0; i < 20; i++ {
+			wg.Add(1)
+			go func(i int) {
+				defer wg.Done()
+				res, err := c.Call(ctx, testProg, 1, 0, u32(uint32(i)), NoAuth)
+				if err == nil && !bytes.Equal(res, u32(uint32(i))) {
+					err = fmt.Errorf("call %d: %x", i, res)
+				}
+				errs <- err
+			}(i)
+		}
+		wg.Wait()
+		close(errs)
+		for err := range errs {
+			if err != nil {
+				t.Fatal(err)
+			}
 		}
 	})
 }

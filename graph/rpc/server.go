@@ -52,8 +52,13 @@ type ServerOptions struct {
 	// Authenticators maps credential flavors to graph.Creds; they replace or extend the
 	// defaults (AuthNoneCreds, AuthSysCreds). Calls with other flavors get AUTH_BADCRED.
 	Authenticators map[AuthFlavor]Authenticator
-	OnConnect      func(*Conn) // a connection was accepted (before its first call is read)
-	OnDisconnect   func(*Conn) // a connection closed (after Done is closed)
+	// OnConnect is called when a connection is accepted, before its first call is read, on the
+	// transport's goroutine: it must not block (store the *Conn for callbacks, count, log).
+	OnConnect func(*Conn)
+	// OnDisconnect is called on a goroutine of its own once a connection has closed (Done is
+	// closed; pending calls have failed); it may block, e.g. to release the client's locks.
+	// Shutdown does not wait for it.
+	OnDisconnect func(*Conn)
 }
 
 // Server dispatches ONC RPC calls to registered program versions.
@@ -195,7 +200,9 @@ func (s *Server) connClosed(c *Conn) {
 	delete(s.conns, c)
 	s.mu.Unlock()
 	if s.opts.OnDisconnect != nil {
-		s.opts.OnDisconnect(c)
+		// On its own goroutine: releasing a client's state may block (fops), and this runs
+		// on a transport goroutine (an epoll loop serves many connections).
+		go s.opts.OnDisconnect(c)
 	}
 }
 
