@@ -17,6 +17,15 @@
 // applies it in distribute itself with its subvolume count, since the cookie is opaque to every
 // consumer above.
 //
+// Rebalance (rebalance.go, migrate.go): FixLayout rewrites directory layouts over the current
+// subvolumes with Layout.Fix; Migrate moves a file to its hashed subvolume while it stays readable
+// and writable — a destination link file, phase-1 marks (S_ISVTX|S_ISGID + linkto) on the source
+// that make clients replay their writes on the destination under range locks shared with the
+// chunked copy, then a commit that turns the source into an unlinked link file (phase 2) which
+// sends clients to the destination; Rebalance does both for the whole volume. The protocol and
+// its limits are documented in rebalance.go. A down subvolume keeps its hash range, so fops hashed
+// to it fail with ENOTCONN.
+//
 // The golden vectors in testdata/ were recorded from a real GlusterFS 10.3 volume (see the file
 // headers); the tests check placement, new-directory layouts and fix-layout against them.
 package distribute
