@@ -337,13 +337,28 @@ type WCCReply struct {
 	Xdata Xdata
 }
 
-// ReadReply is the result of readv. Data may alias a buffer owned by the callee; a caller that
-// keeps it beyond the next call on the same FD copies it.
+// ReadReply is the result of readv. Data is the caller's to read until it calls Release (or, when
+// Release is nil, for as long as it likes: the buffer is then garbage collected).
 type ReadReply struct {
 	Data  []byte
 	Stat  Iatt
 	EOF   bool
 	Xdata Xdata
+	// Release, when not nil, hands Data's buffer back to the translator that filled it (GlusterFS's
+	// iobuf_unref), so large reads reuse buffers instead of faulting in fresh memory. The final
+	// consumer of the data calls it exactly once, after its last use of Data (protocol/server
+	// and the NFS gateway: after the reply carrying Data is written). A translator that passes
+	// the reply upward passes Release with it; one that copies Data, or discards the reply (a
+	// failed replica read, say), calls it. Never calling it is safe.
+	Release func()
+}
+
+// Done calls r.Release if set and clears it, so a second call does nothing.
+func (r *ReadReply) Done() {
+	if f := r.Release; f != nil {
+		r.Release = nil
+		f()
+	}
 }
 
 // RchecksumReply is the result of rchecksum: a weak (Adler-32 style rolling) and a strong
