@@ -235,6 +235,14 @@ func TestActiveConcurrentSwitches(t *testing.T) {
 		}()
 	}
 	for i := 1; i <= switches; i++ {
+		// Let the workers issue fops on the current graph before replacing it: on a loaded
+		// machine the switches could otherwise all finish before any worker ran (the test then
+		// proved nothing).
+		seen := fops.Load()
+		deadline := time.Now().Add(10 * time.Second)
+		for fops.Load() == seen && time.Now().Before(deadline) {
+			time.Sleep(time.Millisecond)
+		}
 		if err := a.Switch(ctx, parse(t, genVolfile(fmt.Sprint(i), ""))); err != nil {
 			t.Fatal(err)
 		}
