@@ -4,8 +4,10 @@ import (
 	"context"
 	"encoding/binary"
 	"hash/fnv"
+	"strings"
 	"sync"
 	"sync/atomic"
+	"time"
 
 	"golang.org/x/sys/unix"
 
@@ -25,7 +27,7 @@ const (
 // XattrPrefix prefixes the pending xattr of each child: trusted.afr.<afr-pending-xattr name>.
 const XattrPrefix = "trusted.afr."
 
-// XattrDirty is GlusterFS's own-copy dirty counter (kept at zero by Weft; read for compatibility).
+// XattrDirty is GlusterFS's own-copy dirty counter: raised by the pre-op, lowered by the post-op.
 const XattrDirty = "trusted.afr.dirty"
 
 func init() {
@@ -41,11 +43,15 @@ func init() {
 			{Key: "quorum-count", Type: graph.OptInt, Default: "0", Min: 0, Max: 64},
 			{Key: "arbiter-count", Type: graph.OptInt, Default: "0", Min: 0, Max: 1},
 			{Key: "read-subvolume-index", Type: graph.OptInt, Default: "-1", Min: -1, Max: 64},
-			{Key: "eager-lock", Type: graph.OptBool, Default: "on", Description: "accepted; one lock per fop for now"},
-			{Key: "post-op-delay-secs", Type: graph.OptInt, Default: "1", Min: 0, Max: 3600, Description: "accepted; post-op is not delayed yet"},
-			{Key: "data-self-heal", Type: graph.OptString, Default: "off"},
-			{Key: "metadata-self-heal", Type: graph.OptBool, Default: "off"},
-			{Key: "entry-self-heal", Type: graph.OptBool, Default: "off"},
+			{Key: "eager-lock", Type: graph.OptBool, Default: "on", Description: "one lock and one pre-op for a stream of writes on a file"},
+			{Key: "post-op-delay-secs", Type: graph.OptInt, Default: "1", Min: 0, Max: 3600, Description: "delay of the batched post-op after the last write of an eager-lock epoch"},
+			{Key: "data-self-heal", Type: graph.OptString, Default: "on", Description: "on|off|open: heal data in the background when lookup finds it pending"},
+			{Key: "metadata-self-heal", Type: graph.OptBool, Default: "on", Description: "heal metadata inline when lookup finds it pending"},
+			{Key: "entry-self-heal", Type: graph.OptBool, Default: "on", Description: "heal directory entries inline when lookup finds them pending"},
+			{Key: "data-self-heal-algorithm", Type: graph.OptEnum, Default: "diff", Enum: []string{"full", "diff"}, Description: "full copies every block; diff compares checksums per 128 KiB block"},
+			{Key: "data-self-heal-window-size", Aliases: []string{"self-heal-window-size"}, Type: graph.OptInt, Default: "1", Min: 1, Max: 1024, Description: "128 KiB blocks healed per round"},
+			{Key: "background-self-heal-count", Type: graph.OptInt, Default: "8", Min: 0, Max: 256, Description: "data heals lookups may run in the background at once"},
+			{Key: "self-heal-daemon", Type: graph.OptBool, Default: "on", Description: "accepted (the daemon is `weft heal` / RunHealDaemon)"},
 			{Key: "favorite-child-policy", Type: graph.OptEnum, Default: "none", Enum: []string{"none", "size", "mtime", "ctime", "majority"}},
 			{Key: "volume-id", Type: graph.OptString},
 			{Key: "use-anonymous-inode", Type: graph.OptBool, Default: "yes"},
@@ -72,6 +78,27 @@ type AFR struct {
 
 	mu    sync.Mutex
 	state map[graph.GFID]*inodeState
+
+	favorite    string
+	dataHeal    bool
+	metaHeal    bool
+	entryHeal   bool
+	healAlgo    string
+	healWindow  int
+	eagerOn     bool
+	postOpDelay time.Duration
+
+	emu   sync.Mutex
+	eager map[graph.GFID]*eagerLock
+
+	bgMu     sync.Mutex
+	bgBusy   map[graph.GFID]bool
+	bgMax    int
+	bgWG     sync.WaitGroup
+	bgCtx    context.Context
+	bgCancel context.CancelFunc
+
+	childCameUp chan struct{}
 }
 
 // inodeState is what lookup learned about a file: which copies are readable per changelog type,
@@ -79,6 +106,8 @@ type AFR struct {
 type inodeState struct {
 	readable   [3][]bool
 	splitBrain [3]bool
+	needHeal   [3]bool // some counter of the type is non-zero
+	accused    [3]bool // some copy is blamed (or split-brain)
 	isDir      bool
 }
 
@@ -118,8 +147,50 @@ func (a *AFR) Init(ctx context.Context) error {
 	}
 	a.up = make([]atomic.Bool, n)
 	a.state = map[graph.GFID]*inodeState{}
+	a.favorite = o.String("favorite-child-policy")
+	dsh := strings.ToLower(o.String("data-self-heal"))
+	switch dsh {
+	case "on", "open", "yes", "true", "enable", "1":
+		a.dataHeal = true
+	case "off", "no", "false", "disable", "0":
+	default:
+		return graph.Errorf(unix.EINVAL, "replicate %s: data-self-heal %q is not on, off or open", a.Name(), dsh)
+	}
+	a.metaHeal = o.Bool("metadata-self-heal")
+	a.entryHeal = o.Bool("entry-self-heal")
+	a.healAlgo = o.String("data-self-heal-algorithm")
+	a.healWindow = int(o.Int("data-self-heal-window-size"))
+	a.eagerOn = o.Bool("eager-lock")
+	a.postOpDelay = time.Duration(o.Int("post-op-delay-secs")) * time.Second
+	a.eager = map[graph.GFID]*eagerLock{}
+	a.bgBusy = map[graph.GFID]bool{}
+	a.bgMax = int(o.Int("background-self-heal-count"))
+	a.bgCtx, a.bgCancel = context.WithCancel(context.Background())
+	a.childCameUp = make(chan struct{}, 1)
 	return nil
 }
+
+// Fini implements graph.Xlator: ends every eager-lock epoch (post-op, unlock) and stops the
+// background heals.
+func (a *AFR) Fini() {
+	if a.bgCancel == nil {
+		return
+	}
+	a.eagerFlushAll()
+	a.bgCancel()
+	a.bgWG.Wait()
+}
+
+// SetPostOpDelay changes post-op-delay-secs at run time (tests use sub-second delays).
+func (a *AFR) SetPostOpDelay(d time.Duration) {
+	a.emu.Lock()
+	a.postOpDelay = d
+	a.emu.Unlock()
+}
+
+func (a *AFR) dataHealOn() bool  { return a.dataHeal && a.bgMax > 0 }
+func (a *AFR) metaHealOn() bool  { return a.metaHeal }
+func (a *AFR) entryHealOn() bool { return a.entryHeal }
 
 // PendingKeys returns the pending xattr name of each child.
 func (a *AFR) PendingKeys() []string { return append([]string(nil), a.keys...) }
@@ -175,6 +246,12 @@ func (a *AFR) Notify(ctx context.Context, ev graph.Event, from graph.Xlator) {
 		return
 	}
 	a.evMu.Lock()
+	if ev == graph.EventChildUp && !a.up[idx].Load() && a.childCameUp != nil {
+		select {
+		case a.childCameUp <- struct{}{}:
+		default:
+		}
+	}
 	a.up[idx].Store(ev == graph.EventChildUp)
 	set := a.upSet()
 	anyUp := false
@@ -221,18 +298,6 @@ func DecodePending(b []byte) (c [3]int32, err error) {
 	return c, nil
 }
 
-func (a *AFR) pendingDict(typ int, delta int32, which []bool) graph.Xdata {
-	x := graph.Xdata{}
-	for i, k := range a.keys {
-		var c [3]int32
-		if which[i] {
-			c[typ] = delta
-		}
-		x[k] = EncodePending(c[0], c[1], c[2])
-	}
-	return x
-}
-
 func (a *AFR) changelogRequest(x graph.Xdata) graph.Xdata {
 	nx := x.Clone()
 	if nx == nil {
@@ -241,6 +306,7 @@ func (a *AFR) changelogRequest(x graph.Xdata) graph.Xdata {
 	for _, k := range a.keys {
 		nx[k] = nil
 	}
+	nx[XattrDirty] = nil
 	return nx
 }
 

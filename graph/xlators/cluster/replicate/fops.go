@@ -2,6 +2,7 @@ package replicate
 
 import (
 	"context"
+	"strings"
 
 	"golang.org/x/sys/unix"
 
@@ -122,6 +123,9 @@ func (a *AFR) Getxattr(ctx context.Context, loc *graph.Loc, name string, xdata g
 		p, q, err := a.kids[i].Getxattr(ctx, loc, name, xdata)
 		return r{p, q}, err
 	})
+	if name == "" && err == nil {
+		v.v = a.hideChangelog(v.v)
+	}
 	return v.v, v.x, err
 }
 
@@ -132,6 +136,9 @@ func (a *AFR) Fgetxattr(ctx context.Context, fd *graph.FD, name string, xdata gr
 		p, q, err := a.kids[i].Fgetxattr(ctx, fd, name, xdata)
 		return r{p, q}, err
 	})
+	if name == "" && err == nil {
+		v.v = a.hideChangelog(v.v)
+	}
 	return v.v, v.x, err
 }
 
@@ -227,11 +234,13 @@ func (a *AFR) Readdirp(ctx context.Context, fd *graph.FD, size uint32, offset ui
 
 // Flush implements graph.Fops on every up child.
 func (a *AFR) Flush(ctx context.Context, fd *graph.FD, xdata graph.Xdata) (graph.Xdata, error) {
+	a.eagerFlush(fdGFID(fd))
 	return onAll(a, func(i int) (graph.Xdata, error) { return a.kids[i].Flush(ctx, fd, xdata) })
 }
 
 // Fsync implements graph.Fops: on every up child; it returns when all have synced.
 func (a *AFR) Fsync(ctx context.Context, fd *graph.FD, datasync bool, xdata graph.Xdata) (graph.WCCReply, error) {
+	defer a.eagerFlush(fdGFID(fd))
 	rs := fan(a.upSet(), func(i int) (graph.WCCReply, error) { return a.kids[i].Fsync(ctx, fd, datasync, xdata) })
 	for _, r := range rs {
 		if r.ok && r.err != nil && graph.Errno(r.err) != unix.ENOTCONN {
@@ -314,6 +323,9 @@ func (a *AFR) Fxattrop(ctx context.Context, fd *graph.FD, flag graph.XattropFlag
 
 // Writev implements graph.Fops as a data transaction.
 func (a *AFR) Writev(ctx context.Context, fd *graph.FD, data []byte, offset int64, flags uint32, xdata graph.Xdata) (graph.WCCReply, error) {
+	if fd != nil && a.eagerOn && !fd.GFID.IsZero() {
+		return a.eagerWrite(ctx, fd, data, offset, flags, xdata)
+	}
 	return txn(ctx, a, IdxData, nil, fd, func(i int) (graph.WCCReply, error) { return a.kids[i].Writev(ctx, fd, data, offset, flags, xdata) })
 }
 
@@ -467,6 +479,7 @@ func (a *AFR) Unlink(ctx context.Context, loc *graph.Loc, flags int, xdata graph
 	if loc == nil {
 		return graph.ParentReply{}, errNilArg
 	}
+	a.eagerFlush(loc.GFID)
 	return entryTxn(ctx, a, loc.ParentGFID, loc.Name, false, noGFID[graph.ParentReply], func(i int) (graph.ParentReply, error) {
 		return a.kids[i].Unlink(ctx, loc, flags, xdata)
 	})
@@ -490,18 +503,25 @@ func (a *AFR) Rename(ctx context.Context, oldLoc, newLoc *graph.Loc, xdata graph
 	}
 	if newLoc.ParentGFID != oldLoc.ParentGFID {
 		pl := &graph.Loc{GFID: newLoc.ParentGFID}
-		held := fan(a.upSet(), func(i int) (graph.Xdata, error) {
-			return a.kids[i].Entrylk(ctx, a.Name(), pl, newLoc.Name, graph.EntrylkLock, graph.EntrylkWrlck, nil)
-		})
-		ok := make([]bool, len(held))
-		for i, r := range held {
-			ok[i] = r.ok && r.err == nil
-		}
-		defer fan(ok, func(i int) (graph.Xdata, error) {
-			return a.kids[i].Entrylk(context.WithoutCancel(ctx), a.Name(), pl, newLoc.Name, graph.EntrylkUnlock, graph.EntrylkWrlck, nil)
-		})
+		owner := newOwner()
+		held := a.entrylk(ctx, a.upSet(), pl, newLoc.Name, owner, true)
+		defer a.entrylk(ctx, held, pl, newLoc.Name, owner, false)
 	}
-	return entryTxn(ctx, a, oldLoc.ParentGFID, oldLoc.Name, false, noGFID[graph.RenameReply], func(i int) (graph.RenameReply, error) {
+	return entryTxn2(ctx, a, oldLoc.ParentGFID, newLoc.ParentGFID, oldLoc.Name, false, noGFID[graph.RenameReply], func(i int) (graph.RenameReply, error) {
 		return a.kids[i].Rename(ctx, oldLoc, newLoc, xdata)
 	})
+}
+
+// hideChangelog drops AFR's changelog xattrs from a full xattr listing (afr_filter_xattrs).
+func (a *AFR) hideChangelog(x graph.Xdata) graph.Xdata {
+	if x == nil {
+		return nil
+	}
+	out := graph.Xdata{}
+	for k, v := range x {
+		if !strings.HasPrefix(k, XattrPrefix) {
+			out[k] = v
+		}
+	}
+	return out
 }

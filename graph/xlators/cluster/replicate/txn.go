@@ -2,91 +2,42 @@ package replicate
 
 import (
 	"context"
+	"encoding/binary"
+	"math"
+	"sync/atomic"
 
 	"golang.org/x/sys/unix"
 
 	"github.com/weftfs/weft/graph"
 )
 
-// txn runs one AFR transaction (afr-transaction.c): quorum check; inodelk (data/metadata) or
-// entrylk (entry, on the parent) in this translator's domain; pre-op — every up child's
-// changelog counts one pending operation against every child; the fop on every up child
-// (arbiter skipped for data); post-op — on each child where the fop succeeded, the pending count
-// of the children where it also succeeded is taken back, so only the blame for failed or down
-// children stays; unlock. onLoc/onFD address the changelog target.
-func txn[T any](ctx context.Context, a *AFR, typ int, loc *graph.Loc, fd *graph.FD, op func(i int) (T, error)) (T, error) {
-	var zero T
-	up := a.upSet()
-	if a.qType != "none" && !a.quorumMet(up) {
-		return zero, graph.Errorf(unix.EROFS, "replicate %s: quorum not met", a.Name())
-	}
-	anyUp := false
-	for _, b := range up {
-		anyUp = anyUp || b
-	}
-	if !anyUp {
-		return zero, errDown("transaction")
-	}
-	unlock := a.lock(ctx, typ, loc, fd, up)
-	defer unlock()
-	all := make([]bool, len(up))
-	for i := range all {
-		all[i] = true
-	}
-	pre := fan(up, func(i int) (graph.Xdata, error) { return a.xattrop(ctx, i, loc, fd, a.pendingDict(typ, 1, all)) })
-	staged := make([]bool, len(up))
-	anyStaged := false
-	var preErr error
-	for i, r := range pre {
-		staged[i] = r.ok && r.err == nil
-		anyStaged = anyStaged || staged[i]
-		if r.ok && r.err != nil && (preErr == nil || graph.Errno(preErr) == unix.ENOTCONN) {
-			preErr = r.err
-		}
-	}
-	if !anyStaged {
-		// The pre-op failed everywhere (the file does not exist, ...): that is the fop's answer.
-		return zero, preErr
-	}
-	doOp := append([]bool(nil), staged...)
-	if typ == IdxData && a.arbiter >= 0 {
-		doOp[a.arbiter] = false
-	}
-	rs := fan(doOp, op)
-	success := make([]bool, len(up))
-	best := -1
-	var firstErr error
-	for i, r := range rs {
-		if !r.ok {
-			continue
-		}
-		if r.err == nil {
-			success[i] = true
-			if best < 0 {
-				best = i
-			}
-		} else if firstErr == nil {
-			firstErr = r.err
-		}
-	}
-	if typ == IdxData && a.arbiter >= 0 && staged[a.arbiter] && best >= 0 {
-		success[a.arbiter] = true // the arbiter holds no data: it is in sync by definition
-	}
-	if best < 0 {
-		// Nothing changed anywhere: take the pre-op back on every staged child.
-		fan(staged, func(i int) (graph.Xdata, error) { return a.xattrop(ctx, i, loc, fd, a.pendingDict(typ, -1, staged)) })
-		if firstErr == nil {
-			firstErr = errDown("transaction")
-		}
-		return zero, firstErr
-	}
-	fan(success, func(i int) (graph.Xdata, error) { return a.xattrop(ctx, i, loc, fd, a.pendingDict(typ, -1, success)) })
-	// Children that stayed staged but failed keep their own full blame of the others; that is
-	// GlusterFS's behaviour too (the survivors' changelogs decide the heal direction).
-	if a.qType != "none" && !a.quorumMet(success) {
-		return rs[best].v, graph.Errorf(unix.EROFS, "replicate %s: succeeded on too few children for quorum", a.Name())
-	}
-	return rs[best].v, nil
+// Lock ranges (afr-transaction.c): data transactions lock the whole file; metadata
+// transactions lock [LLONG_MAX-1, EOF], which features/locks moves to "<domain>:metadata", so
+// data and metadata transactions on one file do not serialise against each other.
+const metaLockStart = math.MaxInt64 - 1
+
+var ownerSeq atomic.Uint64
+
+// newOwner returns a lock owner unique to one transaction (or one eager-lock epoch, or one
+// heal) of this process: two transactions of the same client must conflict on the bricks,
+// and features/locks never makes one owner's requests conflict with each other.
+func newOwner() []byte {
+	b := make([]byte, 16)
+	g := procID
+	copy(b, g[:8])
+	binary.BigEndian.PutUint64(b[8:], ownerSeq.Add(1))
+	return b
+}
+
+var procID = graph.NewGFID()
+
+// withOwner returns ctx whose credentials carry owner as the lock owner (entrylk takes the owner
+// from the credentials) and root's uid/gid (locks and changelogs are AFR's bookkeeping).
+func withOwner(ctx context.Context, owner []byte) context.Context {
+	c := *graph.CredsFrom(ctx)
+	c.UID, c.GID, c.Groups = 0, 0, nil
+	c.LkOwner = owner
+	return graph.WithCreds(ctx, &c)
 }
 
 // internalCtx returns ctx with root's uid and gid, keeping the lock owner, pid and client: the
@@ -101,6 +52,107 @@ func internalCtx(ctx context.Context) context.Context {
 	return graph.WithCreds(ctx, &c)
 }
 
+func lockFlock(typ int, lt int16, owner []byte) *graph.Flock {
+	fl := &graph.Flock{Type: lt, Owner: owner}
+	if typ == IdxMetadata {
+		fl.Start = metaLockStart
+	}
+	return fl
+}
+
+// inodelk takes (or with lt LockUnlock releases) the transaction lock of type typ on the
+// children in set; it returns where it is held. A child without a locks translator answers
+// ENOSYS: it counts as locked (nothing to serialise there), as the other fops still reach it.
+// Taking is afr's two-phase scheme (afr_nonblocking_inodelk, then afr_blocking_lock): a
+// non-blocking attempt on every child at once; if one is busy, the locks won are dropped and
+// the children are locked one by one in index order, so two transactions can never hold
+// halves of each other's locks.
+func (a *AFR) inodelk(ctx context.Context, set []bool, typ int, loc *graph.Loc, fd *graph.FD, owner []byte, lt int16) []bool {
+	held, _ := a.inodelkErr(ctx, set, typ, loc, fd, owner, lt)
+	return held
+}
+
+// inodelkErr is inodelk that also returns the first error other than ENOTCONN.
+func (a *AFR) inodelkErr(ctx context.Context, set []bool, typ int, loc *graph.Loc, fd *graph.FD, owner []byte, lt int16) ([]bool, error) {
+	ctx = withOwner(ctx, owner)
+	fl := lockFlock(typ, lt, owner)
+	call := func(ctx context.Context, i int, cmd graph.LkCmd) error {
+		var err error
+		if fd != nil {
+			_, err = a.kids[i].Finodelk(ctx, a.Name(), fd, cmd, fl, nil)
+		} else {
+			_, err = a.kids[i].Inodelk(ctx, a.Name(), loc, cmd, fl, nil)
+		}
+		if graph.Errno(err) == unix.ENOSYS {
+			err = nil
+		}
+		return err
+	}
+	return a.twoPhase(ctx, set, lt == graph.LockUnlock, func(ctx context.Context, i int, blocking bool) error {
+		if lt == graph.LockUnlock {
+			return call(ctx, i, graph.SetLk)
+		}
+		if blocking {
+			return call(ctx, i, graph.SetLkW)
+		}
+		return call(ctx, i, graph.SetLk)
+	}, func(i int) {
+		ul := *fl
+		ul.Type = graph.LockUnlock
+		c := context.WithoutCancel(ctx)
+		if fd != nil {
+			_, _ = a.kids[i].Finodelk(c, a.Name(), fd, graph.SetLk, &ul, nil)
+		} else {
+			_, _ = a.kids[i].Inodelk(c, a.Name(), loc, graph.SetLk, &ul, nil)
+		}
+	})
+}
+
+// twoPhase runs lock attempts: unlock (release) on every child at once; otherwise non-blocking
+// on every child at once, falling back to blocking in index order when one was busy.
+func (a *AFR) twoPhase(ctx context.Context, set []bool, release bool, try func(ctx context.Context, i int, blocking bool) error, undo func(i int)) ([]bool, error) {
+	held := make([]bool, len(set))
+	var firstErr error
+	note := func(err error) {
+		if err != nil && graph.Errno(err) != unix.ENOTCONN && firstErr == nil {
+			firstErr = err
+		}
+	}
+	if release {
+		c := context.WithoutCancel(ctx)
+		for i, r := range fan(set, func(i int) (struct{}, error) { return struct{}{}, try(c, i, false) }) {
+			held[i] = r.ok && r.err == nil
+		}
+		return held, nil
+	}
+	busy := false
+	for i, r := range fan(set, func(i int) (struct{}, error) { return struct{}{}, try(ctx, i, false) }) {
+		held[i] = r.ok && r.err == nil
+		if r.ok && r.err != nil && (graph.Errno(r.err) == unix.EAGAIN || graph.Errno(r.err) == unix.EWOULDBLOCK) {
+			busy = true
+		} else if r.ok {
+			note(r.err)
+		}
+	}
+	if !busy {
+		return held, firstErr
+	}
+	fan(held, func(i int) (struct{}, error) { undo(i); return struct{}{}, nil })
+	held = make([]bool, len(set))
+	for i, b := range set {
+		if !b {
+			continue
+		}
+		if ctx.Err() != nil {
+			break
+		}
+		err := try(ctx, i, true)
+		held[i] = err == nil
+		note(err)
+	}
+	return held, firstErr
+}
+
 func (a *AFR) xattrop(ctx context.Context, i int, loc *graph.Loc, fd *graph.FD, d graph.Xdata) (graph.Xdata, error) {
 	ctx = internalCtx(ctx)
 	if fd != nil {
@@ -111,57 +163,204 @@ func (a *AFR) xattrop(ctx context.Context, i int, loc *graph.Loc, fd *graph.FD, 
 	return v, err
 }
 
-// lock takes the transaction's lock on every up child (full-file inodelk for data/metadata in
-// domain = this translator's name). A child without a locks translator (ENOSYS) is skipped.
-func (a *AFR) lock(ctx context.Context, typ int, loc *graph.Loc, fd *graph.FD, up []bool) func() {
-	if typ == IdxEntry {
-		return func() {} // entry ops lock the parent in entryTxn
-	}
-	fl := &graph.Flock{Type: graph.LockWrite}
-	rs := fan(up, func(i int) (graph.Xdata, error) {
-		if fd != nil {
-			return a.kids[i].Finodelk(ctx, a.Name(), fd, graph.SetLkW, fl, nil)
+// changelogDict is one pre-op/post-op xattrop: dirty[typ] += dirty, and pending[typ] += 1 for
+// every child in blame. Every pending key is present (zero when unchanged), so the reply tells
+// the current values, as GlusterFS's pre-op does.
+func (a *AFR) changelogDict(typ int, dirty int32, blame []bool) graph.Xdata {
+	x := graph.Xdata{}
+	for i, k := range a.keys {
+		var c [3]int32
+		if blame != nil && blame[i] {
+			c[typ] = 1
 		}
-		return a.kids[i].Inodelk(ctx, a.Name(), loc, graph.SetLkW, fl, nil)
-	})
-	held := make([]bool, len(up))
-	for i, r := range rs {
-		held[i] = r.ok && r.err == nil
+		x[k] = EncodePending(c[0], c[1], c[2])
 	}
-	return func() {
-		ul := &graph.Flock{Type: graph.LockUnlock}
-		c := context.WithoutCancel(ctx)
-		fan(held, func(i int) (graph.Xdata, error) {
-			if fd != nil {
-				return a.kids[i].Finodelk(c, a.Name(), fd, graph.SetLk, ul, nil)
-			}
-			return a.kids[i].Inodelk(c, a.Name(), loc, graph.SetLk, ul, nil)
+	var d [3]int32
+	d[typ] = dirty
+	x[XattrDirty] = EncodePending(d[0], d[1], d[2])
+	return x
+}
+
+func count(set []bool) int {
+	n := 0
+	for _, b := range set {
+		if b {
+			n++
+		}
+	}
+	return n
+}
+
+func not(set []bool) []bool {
+	out := make([]bool, len(set))
+	for i, b := range set {
+		out[i] = !b
+	}
+	return out
+}
+
+func and(x, y []bool) []bool {
+	out := make([]bool, len(x))
+	for i := range x {
+		out[i] = x[i] && y[i]
+	}
+	return out
+}
+
+// txn runs one AFR transaction (afr-transaction.c), GlusterFS ≥ 3.7 changelog scheme: quorum
+// check; inodelk with an owner of its own (data: whole file; metadata: the metadata range) in
+// this translator's domain — entry transactions are locked by entryTxn; pre-op — on every
+// locked child trusted.afr.dirty[typ] += 1 (afr_changelog_pre_op); the fop on every pre-op'd
+// child (the arbiter skipped for data); post-op — on each child where the fop succeeded,
+// dirty[typ] -= 1 and pending[typ] += 1 for every child where it did not (failed, down, not
+// locked), so the survivors blame exactly the copies that missed the change
+// (afr_changelog_post_op_do); unlock.
+func txn[T any](ctx context.Context, a *AFR, typ int, loc *graph.Loc, fd *graph.FD, op func(i int) (T, error)) (T, error) {
+	return txnOn(ctx, a, typ, loc, nil, fd, op)
+}
+
+// txnOn is txn with a second changelog target (rename's destination directory).
+func txnOn[T any](ctx context.Context, a *AFR, typ int, loc, loc2 *graph.Loc, fd *graph.FD, op func(i int) (T, error)) (T, error) {
+	var zero T
+	if loc == nil && fd == nil {
+		return zero, errNilArg
+	}
+	up := a.upSet()
+	if a.qType != "none" && !a.quorumMet(up) {
+		return zero, graph.Errorf(unix.EROFS, "replicate %s: quorum not met", a.Name())
+	}
+	if count(up) == 0 {
+		return zero, errDown("transaction")
+	}
+	if typ == IdxData {
+		// Our own eager lock on the file would make this transaction wait for its timer.
+		g := locGFID(loc)
+		if fd != nil {
+			g = fd.GFID
+		}
+		a.eagerFlush(g)
+	}
+	locked := up
+	if typ != IdxEntry {
+		owner := newOwner()
+		var lerr error
+		locked, lerr = a.inodelkErr(ctx, up, typ, loc, fd, owner, graph.LockWrite)
+		defer a.inodelk(ctx, locked, typ, loc, fd, owner, graph.LockUnlock)
+		if ctx.Err() != nil {
+			return zero, graph.Errorf(unix.EINTR, "replicate %s: lock: %v", a.Name(), ctx.Err())
+		}
+		if lerr != nil && count(locked) == 0 {
+			return zero, lerr // ENOENT, ESTALE...: the fop's answer
+		}
+		if a.qType != "none" && !a.quorumMet(locked) {
+			return zero, graph.Errorf(unix.EROFS, "replicate %s: quorum not met on locked children", a.Name())
+		}
+	}
+	xop := func(ctx context.Context, i int, d graph.Xdata) (graph.Xdata, error) {
+		v, err := a.xattrop(ctx, i, loc, fd, d)
+		if err == nil && loc2 != nil {
+			_, err = a.xattrop(ctx, i, loc2, nil, d)
+		}
+		return v, err
+	}
+	pre := fan(locked, func(i int) (graph.Xdata, error) { return xop(ctx, i, a.changelogDict(typ, 1, nil)) })
+	staged := make([]bool, len(up))
+	var preErr error
+	for i, r := range pre {
+		staged[i] = r.ok && r.err == nil
+		if r.ok && r.err != nil && (preErr == nil || graph.Errno(preErr) == unix.ENOTCONN) {
+			preErr = r.err
+		}
+	}
+	if count(staged) == 0 {
+		// The pre-op failed everywhere (the file does not exist, ...): that is the fop's answer.
+		if preErr == nil {
+			preErr = errDown("transaction")
+		}
+		return zero, preErr
+	}
+	v, success, err := runOp(a, typ, staged, op)
+	if count(success) == 0 {
+		// Nothing changed anywhere: take the pre-op back.
+		fan(staged, func(i int) (graph.Xdata, error) {
+			return xop(context.WithoutCancel(ctx), i, a.changelogDict(typ, -1, nil))
 		})
+		return zero, err
 	}
+	fan(success, func(i int) (graph.Xdata, error) {
+		return xop(context.WithoutCancel(ctx), i, a.changelogDict(typ, -1, not(success)))
+	})
+	// Children that were staged but failed keep their dirty mark: they accuse themselves.
+	if a.qType != "none" && !a.quorumMet(success) {
+		return v, graph.Errorf(unix.EROFS, "replicate %s: succeeded on too few children for quorum", a.Name())
+	}
+	return v, nil
+}
+
+// runOp runs op on the staged children (the arbiter skipped for data, and counted as
+// successful when a data child succeeded: it holds no data, so it is in sync by definition).
+// It returns the first successful result, where op succeeded, and the first error.
+func runOp[T any](a *AFR, typ int, staged []bool, op func(i int) (T, error)) (T, []bool, error) {
+	var zero T
+	doOp := append([]bool(nil), staged...)
+	if typ == IdxData && a.arbiter >= 0 {
+		doOp[a.arbiter] = false
+	}
+	rs := fan(doOp, op)
+	success := make([]bool, len(staged))
+	best := -1
+	var firstErr error
+	for i, r := range rs {
+		if !r.ok {
+			continue
+		}
+		if r.err == nil {
+			success[i] = true
+			if best < 0 {
+				best = i
+			}
+		} else if firstErr == nil || graph.Errno(firstErr) == unix.ENOTCONN {
+			firstErr = r.err
+		}
+	}
+	if typ == IdxData && a.arbiter >= 0 && staged[a.arbiter] && best >= 0 {
+		success[a.arbiter] = true
+	}
+	if best < 0 {
+		if firstErr == nil {
+			firstErr = errDown("transaction")
+		}
+		return zero, success, firstErr
+	}
+	return rs[best].v, success, nil
 }
 
 // entryTxn is the entry transaction on parent directory p for name: entrylk in this
-// translator's domain, entry changelog on the parent, the fop; for fops that create an entry,
-// the new entry's copies blame the children where the creation failed for data and metadata
-// (and entry, for a directory), as GlusterFS's afr_mark_new_entry_changelog does.
+// translator's domain (with an owner of its own), the entry changelog on the parent, the fop;
+// for fops that create an entry, the new entry's copies blame the children where the creation
+// failed for data and metadata (and entry, for a directory), as GlusterFS's
+// afr_mark_new_entry_changelog does.
 func entryTxn[T any](ctx context.Context, a *AFR, p graph.GFID, name string, creates bool, gfidOf func(T) (graph.GFID, bool), op func(i int) (T, error)) (T, error) {
+	return entryTxn2(ctx, a, p, graph.GFID{}, name, creates, gfidOf, op)
+}
+
+// entryTxn2 is entryTxn with the changelog also on a second directory p2 (rename).
+func entryTxn2[T any](ctx context.Context, a *AFR, p, p2 graph.GFID, name string, creates bool, gfidOf func(T) (graph.GFID, bool), op func(i int) (T, error)) (T, error) {
 	pl := &graph.Loc{GFID: p}
-	up := a.upSet()
-	ers := fan(up, func(i int) (graph.Xdata, error) {
-		return a.kids[i].Entrylk(ctx, a.Name(), pl, name, graph.EntrylkLock, graph.EntrylkWrlck, nil)
-	})
-	held := make([]bool, len(up))
-	for i, r := range ers {
-		held[i] = r.ok && r.err == nil
+	var pl2 *graph.Loc
+	if !p2.IsZero() && p2 != p {
+		pl2 = &graph.Loc{GFID: p2}
 	}
-	defer fan(held, func(i int) (graph.Xdata, error) {
-		return a.kids[i].Entrylk(context.WithoutCancel(ctx), a.Name(), pl, name, graph.EntrylkUnlock, graph.EntrylkWrlck, nil)
-	})
-	var created []res[T]
-	v, err := txn(ctx, a, IdxEntry, pl, nil, func(i int) (T, error) {
+	up := a.upSet()
+	owner := newOwner()
+	held := a.entrylk(ctx, up, pl, name, owner, true)
+	defer a.entrylk(ctx, held, pl, name, owner, false)
+	v, err := txnOn(ctx, a, IdxEntry, pl, pl2, nil, func(i int) (T, error) {
+		if !held[i] {
+			return *new(T), graph.Errorf(unix.ENOTCONN, "replicate %s: entry lock not held on child %d", a.Name(), i)
+		}
 		return op(i)
 	})
-	_ = created
 	if err != nil || !creates {
 		return v, err
 	}
@@ -169,165 +368,62 @@ func entryTxn[T any](ctx context.Context, a *AFR, p graph.GFID, name string, cre
 	if g.IsZero() {
 		return v, nil
 	}
-	// Which children have the new entry?
-	up = a.upSet()
-	look := fan(up, func(i int) (graph.LookupReply, error) { return a.kids[i].Lookup(ctx, &graph.Loc{GFID: g}, nil) })
-	have := make([]bool, len(up))
-	missing := make([]bool, len(up))
-	anyMissing := false
-	for i := range up {
-		have[i] = look[i].ok && look[i].err == nil
-		missing[i] = !have[i]
-		anyMissing = anyMissing || missing[i]
-	}
-	if anyMissing {
-		x := graph.Xdata{}
-		for i, k := range a.keys {
-			var c [3]int32
-			if missing[i] {
-				c[IdxData], c[IdxMetadata] = 1, 1
-				if isDir {
-					c[IdxEntry] = 1
-				}
-			}
-			x[k] = EncodePending(c[0], c[1], c[2])
-		}
-		fan(have, func(i int) (graph.Xdata, error) {
-			r, _, err := a.kids[i].Xattrop(internalCtx(ctx), &graph.Loc{GFID: g}, graph.XattropAddArray, x, nil)
-			return r, err
-		})
-	}
+	a.markNewEntry(ctx, g, isDir)
 	return v, nil
 }
 
-// ---- lookup ---------------------------------------------------------------------------------
-
-// Lookup implements graph.Fops: on every up child, with the changelogs requested. The copies'
-// GFIDs must agree (a mismatch is an EIO "gfid split-brain"); the changelogs tell which copies
-// are blamed (need heal) and whether two copies blame each other (split-brain), which later
-// reads honour.
-func (a *AFR) Lookup(ctx context.Context, loc *graph.Loc, xdata graph.Xdata) (graph.LookupReply, error) {
+// markNewEntry makes the copies of a new entry blame the children that do not have it.
+func (a *AFR) markNewEntry(ctx context.Context, g graph.GFID, isDir bool) {
 	up := a.upSet()
-	x := a.changelogRequest(xdata)
-	rs := fan(up, func(i int) (graph.LookupReply, error) { return a.kids[i].Lookup(ctx, loc, x) })
-	var firstErr error
-	var g graph.GFID
-	found := make([]bool, len(rs))
-	for i, r := range rs {
-		if !r.ok {
-			continue
-		}
-		if r.err != nil {
-			if firstErr == nil || graph.Errno(firstErr) == unix.ENOENT {
-				firstErr = r.err
-			}
-			continue
-		}
-		if !g.IsZero() && r.v.Stat.GFID != g {
-			return graph.LookupReply{}, graph.Errorf(unix.EIO, "replicate %s: %s: gfid split-brain (%s vs %s)", a.Name(), loc, g, r.v.Stat.GFID)
-		}
-		g = r.v.Stat.GFID
-		found[i] = true
+	look := fan(up, func(i int) (graph.LookupReply, error) { return a.kids[i].Lookup(ctx, &graph.Loc{GFID: g}, nil) })
+	have := make([]bool, len(up))
+	for i := range up {
+		have[i] = look[i].ok && look[i].err == nil
 	}
-	if g.IsZero() {
-		if firstErr == nil {
-			firstErr = errDown("lookup")
-		}
-		return graph.LookupReply{}, firstErr
+	if count(have) == len(have) || count(have) == 0 {
+		return
 	}
-	st := a.analyse(rs, found)
-	a.setState(g, st)
-	best := -1
-	for i := range rs {
-		if found[i] && (st.readable[IdxMetadata] == nil || st.readable[IdxMetadata][i]) && i != a.arbiter {
-			best = i
-			break
-		}
-	}
-	if best < 0 {
-		for i := range rs {
-			if found[i] {
-				best = i
-				break
+	x := graph.Xdata{}
+	for i, k := range a.keys {
+		var c [3]int32
+		if !have[i] {
+			c[IdxData], c[IdxMetadata] = 1, 1
+			if isDir {
+				c[IdxEntry] = 1
 			}
 		}
+		x[k] = EncodePending(c[0], c[1], c[2])
 	}
-	out := rs[best].v
-	out.Xdata = out.Xdata.Clone()
-	if st.readable[IdxData] != nil && !st.isDir {
-		// Size comes from a data-readable copy.
-		for i := range rs {
-			if found[i] && st.readable[IdxData][i] && i != a.arbiter {
-				out.Stat.Size, out.Stat.Blocks = rs[i].v.Stat.Size, rs[i].v.Stat.Blocks
-				break
-			}
-		}
-	}
-	for _, k := range a.keys {
-		delete(out.Xdata, k)
-	}
-	return out, nil
+	fan(have, func(i int) (graph.Xdata, error) {
+		r, _, err := a.kids[i].Xattrop(internalCtx(ctx), &graph.Loc{GFID: g}, graph.XattropAddArray, x, nil)
+		return r, err
+	})
 }
 
-// analyse turns the copies' changelogs into readable sets and split-brain flags
-// (afr_selfheal_find_direction): a copy is blamed for a type when another present copy holds a
-// non-zero pending count against it; two copies blaming each other with nobody innocent is a
-// split-brain.
-func (a *AFR) analyse(rs []res[graph.LookupReply], found []bool) *inodeState {
-	n := len(a.kids)
-	st := &inodeState{}
-	var blame [3][][]bool
-	for t := 0; t < 3; t++ {
-		blame[t] = make([][]bool, n)
-		for i := range blame[t] {
-			blame[t][i] = make([]bool, n)
+// entrylk locks (or unlocks) name in directory pl on the children in set with owner (two
+// phases, as inodelk).
+func (a *AFR) entrylk(ctx context.Context, set []bool, pl *graph.Loc, name string, owner []byte, lock bool) []bool {
+	held, _ := a.entrylkErr(ctx, set, pl, name, owner, lock)
+	return held
+}
+
+// entrylkErr is entrylk that also returns the first error other than ENOTCONN.
+func (a *AFR) entrylkErr(ctx context.Context, set []bool, pl *graph.Loc, name string, owner []byte, lock bool) ([]bool, error) {
+	ctx = withOwner(ctx, owner)
+	call := func(ctx context.Context, i int, cmd graph.EntrylkCmd) error {
+		_, err := a.kids[i].Entrylk(ctx, a.Name(), pl, name, cmd, graph.EntrylkWrlck, nil)
+		if graph.Errno(err) == unix.ENOSYS {
+			err = nil
 		}
+		return err
 	}
-	for i := range rs {
-		if !found[i] {
-			continue
+	return a.twoPhase(ctx, set, !lock, func(ctx context.Context, i int, blocking bool) error {
+		switch {
+		case !lock:
+			return call(ctx, i, graph.EntrylkUnlock)
+		case blocking:
+			return call(ctx, i, graph.EntrylkLock)
 		}
-		if rs[i].v.Stat.IsDir() {
-			st.isDir = true
-		}
-		for j, k := range a.keys {
-			c, err := DecodePending(rs[i].v.Xdata[k])
-			if err != nil {
-				continue
-			}
-			for t := 0; t < 3; t++ {
-				if c[t] != 0 && i != j {
-					blame[t][i][j] = true
-				}
-			}
-		}
-	}
-	for t := 0; t < 3; t++ {
-		readable := make([]bool, n)
-		innocent := false
-		for j := 0; j < n; j++ {
-			if !found[j] {
-				continue
-			}
-			blamed := false
-			for i := 0; i < n; i++ {
-				if found[i] && blame[t][i][j] {
-					blamed = true
-				}
-			}
-			readable[j] = !blamed
-			if !blamed && !(t == IdxData && j == a.arbiter) {
-				innocent = true
-			}
-		}
-		st.readable[t] = readable
-		anyFound := false
-		for _, f := range found {
-			anyFound = anyFound || f
-		}
-		if anyFound && !innocent {
-			st.splitBrain[t] = true
-		}
-	}
-	return st
+		return call(ctx, i, graph.EntrylkLockNB)
+	}, func(i int) { _ = call(context.WithoutCancel(ctx), i, graph.EntrylkUnlock) })
 }
