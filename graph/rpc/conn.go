@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"math/rand/v2"
 	"sync"
+	"sync/atomic"
 
 	"golang.org/x/sys/unix"
 )
@@ -34,6 +35,25 @@ type Conn struct {
 	done     chan struct{}
 
 	onClose func(*Conn)
+
+	// active counts incoming calls in flight plus our calls awaiting replies: when above one,
+	// more sends on this connection are likely soon and a transport may batch them.
+	active atomic.Int32
+	hint   hintSender // the transport's batching-aware Send, if it has one
+}
+
+// hintSender is implemented by transports that can batch sends when told that more are
+// likely to follow shortly (the epoll transport).
+type hintSender interface {
+	SendHint(segs [][]byte, done func(), more bool) error
+}
+
+// send passes a record to the transport, with a batching hint when it takes one.
+func (c *Conn) send(segs [][]byte, done func()) error {
+	if c.hint != nil {
+		return c.hint.SendHint(segs, done, c.active.Load() > 1)
+	}
+	return c.tc.Send(segs, done)
 }
 
 type pendingCall struct {
@@ -56,6 +76,7 @@ func newConn(tc TransportConn, srv *Server, parent context.Context) *Conn {
 		done:        make(chan struct{}),
 	}
 	c.ctx, c.cancel = context.WithCancel(parent)
+	c.hint, _ = tc.(hintSender)
 	return c
 }
 
@@ -166,7 +187,9 @@ func (c *Conn) Do(ctx context.Context, req *Request) ([]byte, error) {
 	}
 	putRecordMark(buf.B, total)
 	onSent := req.OnSent
-	if err := c.tc.Send(segs, func() {
+	c.active.Add(1)
+	defer c.active.Add(-1)
+	if err := c.send(segs, func() {
 		buf.Release()
 		if onSent != nil {
 			onSent()
@@ -283,6 +306,7 @@ func (c *Conn) Closed(_ TransportConn, err error) {
 // acquire counts a new incoming call, pausing reads when the connection is full, unless
 // calls we made on it are waiting for replies (the in-flight limit then yields to liveness).
 func (c *Conn) acquire() {
+	c.active.Add(1)
 	c.mu.Lock()
 	c.inflight++
 	if c.inflight >= c.maxInFlight && !c.paused && len(c.pending) == 0 {
@@ -294,6 +318,7 @@ func (c *Conn) acquire() {
 
 // release ends an incoming call (its reply written, dropped or detached).
 func (c *Conn) release() {
+	c.active.Add(-1)
 	c.mu.Lock()
 	c.inflight--
 	if c.paused && !c.draining && c.inflight < c.maxInFlight {

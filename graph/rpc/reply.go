@@ -210,9 +210,9 @@ func (r *Reply) send(stat AcceptStat, counted bool) error {
 	r.state = replySent
 	c := r.c
 	if counted {
-		return c.tc.Send(segs, r.sentCounted)
+		return c.send(segs, r.sentCounted)
 	}
-	return c.tc.Send(segs, r.sent)
+	return c.send(segs, r.sent)
 }
 
 func (r *Reply) sent() {
@@ -234,8 +234,8 @@ func (r *Reply) sendRejected(counted bool) {
 	r.state = replySent
 	r.iov[0] = r.buf.B
 	if counted {
-		_ = r.c.tc.Send(r.iov[:1], r.sentCounted)
+		_ = r.c.send(r.iov[:1], r.sentCounted)
 		return
 	}
-	_ = r.c.tc.Send(r.iov[:1], r.sent)
+	_ = r.c.send(r.iov[:1], r.sent)
 }

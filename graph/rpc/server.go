@@ -341,7 +341,7 @@ func (s *Server) replyNow(c *Conn, rec *Buffer, msg []byte) {
 	buf.B = append(buf.B, 0, 0, 0, 0)
 	buf.B = append(buf.B, msg...)
 	putRecordMark(buf.B, len(msg))
-	_ = c.tc.Send([][]byte{buf.B}, func() {
+	_ = c.send([][]byte{buf.B}, func() {
 		buf.Release()
 		c.release()
 	})

@@ -658,7 +658,11 @@ func runDones(dones []func()) {
 	}
 }
 
-func (ec *econn) Send(segs [][]byte, done func()) error {
+func (ec *econn) Send(segs [][]byte, done func()) error { return ec.SendHint(segs, done, false) }
+
+// SendHint is Send; more says that other sends on this connection are likely to follow
+// shortly (the RPC layer has other calls in flight on it), which makes batching worthwhile.
+func (ec *econn) SendHint(segs [][]byte, done func(), more bool) error {
 	ec.wmu.Lock()
 	if ec.closeReq || ec.closed {
 		ec.wmu.Unlock()
@@ -675,14 +679,17 @@ func (ec *econn) Send(segs [][]byte, done func()) error {
 		ec.wmu.Unlock()
 		return nil
 	}
-	// Become the flusher, then yield once before writing: other goroutines that are about
-	// to send on this connection (workers finishing replies, concurrent callers) queue
-	// behind us meanwhile, and one writev carries them all. A yield costs far less than the
-	// writev it saves; with nothing else runnable it returns at once.
+	// Become the flusher. When more sends are likely, yield once before writing: the
+	// goroutines about to send on this connection (workers finishing replies, concurrent
+	// callers) queue behind us meanwhile, and one writev carries them all. A yield costs far
+	// less than the writev it saves. Without the hint (a connection with one call at a time,
+	// e.g. one of many client connections) it would only add latency.
 	ec.flushing = true
-	ec.wmu.Unlock()
-	runtime.Gosched()
-	ec.wmu.Lock()
+	if more {
+		ec.wmu.Unlock()
+		runtime.Gosched()
+		ec.wmu.Lock()
+	}
 	ec.flush()
 	return nil
 }
