@@ -62,6 +62,7 @@ func FuzzDispatch(f *testing.F) {
 		default:
 			t.Fatalf("proc %d: unexpected error %v", proc, err)
 		}
+		w.Reset()
 		e.s.FlushFDs()
 		if n := graph.LiveFDs(); n != before {
 			t.Fatalf("proc %d: %d FDs live after the call, %d before", proc, n, before)

@@ -78,7 +78,9 @@ func (e *env) call(tb testing.TB, proc uint32, args []byte, c *graph.Creds) []by
 	if err := e.s.Dispatch(context.Background(), &Call{Proc: proc, Args: args, Addr: testAddr, Creds: c}, w); err != nil {
 		tb.Fatalf("%s: %v", ProcNames[proc], err)
 	}
-	return w.Bytes()
+	out := append([]byte(nil), w.Bytes()...)
+	w.Reset() // hands READ buffers back
+	return out
 }
 
 // args encodes XDR arguments: []byte values as opaque, strings as strings, uint32/uint64/bool.

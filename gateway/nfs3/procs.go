@@ -360,8 +360,15 @@ func (r *req) read() error {
 	defer fd.Unref()
 	rep, err := r.s.top.Readv(rootCtx(r.ctx), fd, count, int64(off), 0, nil)
 	if err != nil {
+		rep.Done()
 		return r.statusAttr(nfsstat.V3(err), nil)
 	}
+	handed := false
+	defer func() {
+		if !handed {
+			rep.Done() // the data is not sent: hand the buffer back now
+		}
+	}()
 	a := rep.Stat
 	if a.GFID.IsZero() || a.Mode == 0 {
 		if a, _, err = r.s.top.Fstat(r.ctx, fd, nil); err != nil {
@@ -386,8 +393,10 @@ func (r *req) read() error {
 	r.postOp(&a)
 	r.w.Uint32(uint32(len(data)))
 	r.w.Bool(eof)
-	// By reference: the graph's buffer goes to the socket with writev, not copied.
-	r.w.OpaquePayload(data)
+	// By reference: the graph's buffer goes to the socket with writev, not copied, and is
+	// handed back (ReadReply.Release) once written.
+	r.w.OpaquePayload(data, rep.Release)
+	handed = true
 	return nil
 }
 

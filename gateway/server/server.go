@@ -327,11 +327,6 @@ func (g *Gateway) serveNFS(ctx context.Context, c *rpc.Call, r *rpc.Reply) rpc.A
 	w := writerPool.Get().(*xdr.Writer)
 	err := g.nfs.Dispatch(ctx, call, w)
 	stat := acceptOf(err)
-	if stat == rpc.Success {
-		// Head bytes are copied into the reply; READ data is attached by reference and
-		// written from the graph's buffer with writev.
-		w.Emit(r)
-	}
 	if cached {
 		if stat == rpc.Success {
 			g.drc.Finish(key, w.Bytes())
@@ -340,8 +335,13 @@ func (g *Gateway) serveNFS(ctx context.Context, c *rpc.Call, r *rpc.Reply) rpc.A
 		}
 	}
 	g.metrics.observe(c.Proc, w.Head(), stat, time.Since(start))
+	if stat == rpc.Success {
+		// Head bytes are copied into the reply; READ data is attached by reference (with its
+		// ReadReply.Release) and written from the graph's buffer with writev.
+		w.Emit(r)
+	}
+	w.Reset() // releases payloads that were not emitted
 	if cap(w.Head()) <= 1<<20 {
-		w.Reset()
 		writerPool.Put(w)
 	}
 	return stat

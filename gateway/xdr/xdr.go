@@ -126,18 +126,30 @@ type Writer struct {
 
 // Payload is variable-length opaque data attached to a Writer by reference (OpaquePayload).
 type Payload struct {
-	Off  int    // the position in Head where the opaque (length, data, padding) goes
-	Data []byte // the data, not copied
+	Off     int    // the position in Head where the opaque (length, data, padding) goes
+	Data    []byte // the data, not copied
+	Release func() // called once when the data is no longer needed (nil: nothing to do)
 }
 
 // NewWriter returns a Writer that appends to b (which may be nil).
 func NewWriter(b []byte) *Writer { return &Writer{buf: b} }
 
-// Reset empties the Writer, keeping its buffer, and forgets its payloads.
+// Reset empties the Writer, keeping its buffer. Payloads not handed to a Sink by Emit are
+// released.
 func (w *Writer) Reset() {
 	w.buf = w.buf[:0]
-	clear(w.pays)
-	w.pays = w.pays[:0]
+	w.releasePayloads(0)
+}
+
+func (w *Writer) releasePayloads(from int) {
+	for i := from; i < len(w.pays); i++ {
+		if f := w.pays[i].Release; f != nil {
+			w.pays[i].Release = nil
+			f()
+		}
+	}
+	clear(w.pays[from:])
+	w.pays = w.pays[:from]
 }
 
 // Bytes returns the encoded bytes. Without payloads this is the Writer's buffer itself; with
@@ -163,20 +175,25 @@ func (w *Writer) Head() []byte { return w.buf }
 func (w *Writer) Payloads() []Payload { return w.pays }
 
 // Sink receives a Writer's encoding in order: head bytes by Write, payloads by
-// AppendOpaquePayload (graph/rpc's Reply is one).
+// AppendOpaquePayload, which takes over calling release (graph/rpc's Reply is one).
 type Sink interface {
 	Write(p []byte) (int, error)
 	AppendOpaquePayload(data []byte, release func())
 }
 
-// Emit sends the encoding to s: head bytes are copied, payload data is passed by reference.
+// Emit sends the encoding to s: head bytes are copied, payload data is passed by reference
+// together with its release function, which s calls from then on (Reset no longer does). Emit
+// is called at most once per encoding.
 func (w *Writer) Emit(s Sink) {
 	prev := 0
-	for _, p := range w.pays {
+	for i := range w.pays {
+		p := &w.pays[i]
 		if p.Off > prev {
 			_, _ = s.Write(w.buf[prev:p.Off])
 		}
-		s.AppendOpaquePayload(p.Data, nil)
+		rel := p.Release
+		p.Release = nil
+		s.AppendOpaquePayload(p.Data, rel)
 		prev = p.Off
 	}
 	if prev < len(w.buf) || len(w.pays) == 0 {
@@ -199,8 +216,7 @@ func (w *Writer) Truncate(n int) {
 	skip := 0 // payload bytes before the cut
 	for i, p := range w.pays {
 		if p.Off+skip >= n {
-			clear(w.pays[i:])
-			w.pays = w.pays[:i]
+			w.releasePayloads(i)
 			break
 		}
 		skip += OpaqueSize(len(p.Data))
@@ -209,9 +225,10 @@ func (w *Writer) Truncate(n int) {
 }
 
 // OpaquePayload appends variable-length opaque data by reference: b is not copied and must
-// stay unchanged until the Writer's encoding has been sent.
-func (w *Writer) OpaquePayload(b []byte) {
-	w.pays = append(w.pays, Payload{Off: len(w.buf), Data: b})
+// stay unchanged until release is called (by Reset or Truncate when the payload is dropped, or
+// by the Sink it was emitted to once the data is written). release may be nil.
+func (w *Writer) OpaquePayload(b []byte, release func()) {
+	w.pays = append(w.pays, Payload{Off: len(w.buf), Data: b, Release: release})
 }
 
 // AppendOpaque appends variable-length opaque data (length, bytes, padding) to b.

@@ -74,11 +74,13 @@ func FuzzReader(f *testing.F) {
 type sink struct {
 	out  []byte
 	refs [][]byte
+	rels []func()
 }
 
 func (s *sink) Write(p []byte) (int, error) { s.out = append(s.out, p...); return len(p), nil }
 func (s *sink) AppendOpaquePayload(d []byte, release func()) {
 	s.refs = append(s.refs, d)
+	s.rels = append(s.rels, release)
 	s.out = AppendOpaque(s.out, d)
 }
 
@@ -87,9 +89,10 @@ func TestPayloads(t *testing.T) {
 	w := NewWriter(nil)
 	w.Uint32(0)
 	w.Bool(true)
-	w.OpaquePayload(data)
+	released := 0
+	w.OpaquePayload(data, func() { released++ })
 	w.Uint32(42)
-	w.OpaquePayload(nil)
+	w.OpaquePayload(nil, nil)
 
 	flat := NewWriter(nil)
 	flat.Uint32(0)
@@ -108,24 +111,36 @@ func TestPayloads(t *testing.T) {
 	if len(s.refs) != 2 || &s.refs[0][0] != &data[0] {
 		t.Fatal("payload was copied instead of passed by reference")
 	}
+	if released != 0 || len(s.rels) != 2 || s.rels[0] == nil {
+		t.Fatal("Emit did not hand the release function over")
+	}
+	s.rels[0]()
+	w.Reset() // emitted: Reset must not release again
+	if released != 1 {
+		t.Fatalf("released %d times", released)
+	}
+	w.Uint32(0)
+	w.Bool(true)
+	w.OpaquePayload(data, func() { released++ })
+	w.Uint32(42)
 	if len(w.Head()) != 12 {
 		t.Fatalf("head of %d bytes, want 12", len(w.Head()))
 	}
-	// Truncate before the first payload drops both.
+	// Truncate before the payload drops (and releases) it.
 	w.Truncate(8)
-	if len(w.Payloads()) != 0 || !bytes.Equal(w.Bytes(), flat.Bytes()[:8]) {
-		t.Fatalf("Truncate(8): %x", w.Bytes())
+	if len(w.Payloads()) != 0 || !bytes.Equal(w.Bytes(), flat.Bytes()[:8]) || released != 2 {
+		t.Fatalf("Truncate(8): %x, released %d", w.Bytes(), released)
 	}
-	// Truncate after a payload keeps it.
-	w.OpaquePayload(data)
+	// Truncate after a payload keeps it; Reset releases it.
+	w.OpaquePayload(data, func() { released++ })
 	w.Uint32(7)
 	w.Truncate(8 + OpaqueSize(len(data)))
-	if len(w.Payloads()) != 1 || w.Len() != 8+OpaqueSize(len(data)) {
+	if len(w.Payloads()) != 1 || w.Len() != 8+OpaqueSize(len(data)) || released != 2 {
 		t.Fatalf("Truncate after a payload: %d payloads, len %d", len(w.Payloads()), w.Len())
 	}
 	w.Reset()
-	if w.Len() != 0 || len(w.Payloads()) != 0 {
-		t.Fatal("Reset left data")
+	if w.Len() != 0 || len(w.Payloads()) != 0 || released != 3 {
+		t.Fatalf("Reset left data or did not release (released %d)", released)
 	}
 	var s2 sink
 	w.Emit(&s2)
