@@ -63,12 +63,15 @@ func TestSlowReader(t *testing.T) {
 			}
 			writeErr <- nil
 		}()
-		time.Sleep(300 * time.Millisecond) // let the server fill up and pause
-		conns := s.Conns()
-		if len(conns) != 1 {
-			t.Fatalf("%d server connections", len(conns))
-		}
-		sc := conns[0]
+		// The server fills its socket buffers and ours, then stops reading.
+		waitFor(t, "server connection", func() bool { return len(s.Conns()) == 1 })
+		sc := s.Conns()[0]
+		waitFor(t, "the server to pause reading", func() bool {
+			sc.mu.Lock()
+			defer sc.mu.Unlock()
+			return sc.paused
+		})
+		time.Sleep(50 * time.Millisecond)
 		sc.mu.Lock()
 		inflight, paused := sc.inflight, sc.paused
 		sc.mu.Unlock()

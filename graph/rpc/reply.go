@@ -95,7 +95,8 @@ func (r *Reply) AppendFixedOpaque(p []byte) {
 // AppendString appends an XDR string.
 func (r *Reply) AppendString(s string) { r.buf.B = xdr.AppendString(r.buf.B, s) }
 
-// Results returns the results appended so far, without payloads (aliases the reply buffer).
+// Results returns the results appended so far, without payloads. It aliases the reply buffer:
+// valid until the next append (e.g. for a duplicate request cache to copy).
 func (r *Reply) Results() []byte { return r.buf.B[replyPrefix:] }
 
 // AppendPayload attaches data after the results appended so far, without copying and without

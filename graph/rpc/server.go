@@ -230,7 +230,7 @@ func (s *Server) closeListeners() []*Conn {
 }
 
 // Shutdown stops accepting connections and reading calls, waits for the calls in flight to be
-// answered and closes every connection. If ctx ends first, it closes everything at once (as
+// answered and closes every connection. (Detached replies not yet sent are not waited for.) If ctx ends first, it closes everything at once (as
 // Close) and returns ctx.Err().
 func (s *Server) Shutdown(ctx context.Context) error {
 	for _, c := range s.closeListeners() {
