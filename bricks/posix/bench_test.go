@@ -237,6 +237,7 @@ func benchRW(b *testing.B, size, batch int) {
 				if err != nil || len(r.Data) != size {
 					b.Fatalf("readv: %d bytes, %v", len(r.Data), err)
 				}
+				r.Done() // the buffer goes back to posix's pool, as protocol/server's reply does
 			}, func(i int) {
 				off := int64(i*size) % int64(span)
 				if _, err := unix.Pwrite(kfd, data, off); err != nil {

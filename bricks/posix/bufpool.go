@@ -2,73 +2,49 @@ package posix
 
 import (
 	"math/bits"
-	"runtime"
 	"sync"
-	"unsafe"
+	"sync/atomic"
 )
 
-// Read buffers. A readv reply's data is handed to callers that may keep it (the contract lets a
-// caller hold it until its next call on the FD, and callers share FDs across goroutines), so
-// posix cannot know when a buffer is free again — but the garbage collector can. Large buffers
-// carry a finalizer that puts them back on a free list of their size class when nothing refers
-// to them any more; the next large readv takes one from there instead of allocating (a fresh
-// 1 MiB buffer costs far more than the read itself: zeroing, page faults on memory the runtime
-// gave back to the kernel, and garbage collections). A buffer is therefore only reused after
-// it is unreachable: never while any caller can still see it.
+// Read buffers (GlusterFS's iobuf pool). readv takes its buffer from a pool of its size class
+// (powers of two from 4 KiB to 1 MiB; larger reads and reads under 4 KiB get a plain
+// allocation) and sets ReadReply.Release to put it back; the final consumer calls it after its
+// last use of the data (graph.ReadReply). A fresh 1 MiB buffer costs far more than the read
+// itself (zeroing, page faults on memory the runtime gave back to the kernel, collections); a
+// recycled one is already mapped.
+//
+// A buffer that is never released is simply garbage collected. Each hand-out has a generation:
+// its Release puts the buffer back only if the generation is unchanged, so a second Release
+// (say, from a copy of the reply) does nothing, even after the buffer was handed out again.
 
 const (
-	minPooledShift = 16 // 64 KiB: below that a fresh allocation is cheap
-	maxPooledShift = 25 // 32 MiB, the largest readv
-	pooledBytesCap = 64 << 20
+	minPooledShift = 12 // 4 KiB
+	maxPooledShift = 20 // 1 MiB
 )
 
-type bufPool struct {
-	mu    sync.Mutex
-	free  [maxPooledShift + 1][]*byte // per size class (1<<class bytes): starts of free buffers
-	bytes int                         // bytes on the free lists
+type readBuffer struct {
+	b     []byte // the whole size class
+	class int
+	gen   atomic.Uint64
 }
 
-var readBufs bufPool
+var readPools [maxPooledShift + 1]sync.Pool // of *readBuffer, by size class
 
-// readBuf returns a slice of n bytes whose contents are undefined.
-func readBuf(n int) []byte {
+// readBuf returns a slice of n bytes whose contents are undefined, and the function that hands
+// it back (nil when n is not pooled).
+func readBuf(n int) ([]byte, func()) {
 	if n < 1<<minPooledShift || n > 1<<maxPooledShift {
-		return make([]byte, n)
+		return make([]byte, n), nil
 	}
 	class := bits.Len(uint(n - 1))
-	size := 1 << class
-	pl := &readBufs
-	var p *byte
-	pl.mu.Lock()
-	if l := pl.free[class]; len(l) > 0 {
-		p = l[len(l)-1]
-		l[len(l)-1] = nil
-		pl.free[class] = l[:len(l)-1]
-		pl.bytes -= size
+	rb, _ := readPools[class].Get().(*readBuffer)
+	if rb == nil {
+		rb = &readBuffer{b: make([]byte, 1<<class), class: class}
 	}
-	pl.mu.Unlock()
-	if p == nil {
-		p = &make([]byte, size)[0]
-	}
-	runtime.SetFinalizer(p, recycle[class])
-	return unsafe.Slice(p, size)[:n]
-}
-
-// recycle[class] is the finalizer of a buffer of that class: back on the free list, unless the
-// free lists already hold pooledBytesCap (then the buffer is left to the collector).
-var recycle [maxPooledShift + 1]func(*byte)
-
-func init() {
-	for c := minPooledShift; c <= maxPooledShift; c++ {
-		size := 1 << c
-		recycle[c] = func(p *byte) {
-			pl := &readBufs
-			pl.mu.Lock()
-			if pl.bytes+size <= pooledBytesCap {
-				pl.free[c] = append(pl.free[c], p)
-				pl.bytes += size
-			}
-			pl.mu.Unlock()
+	g := rb.gen.Load()
+	return rb.b[:n], func() {
+		if rb.gen.CompareAndSwap(g, g+1) {
+			readPools[rb.class].Put(rb)
 		}
 	}
 }

@@ -35,8 +35,8 @@
 // parent, for the pre/post attributes of an entry fop) is stat'ed without re-reading its
 // trusted.gfid; a nameless stat of a non-directory is one fstatat(2) of its handle, whose name
 // is the GFID; xattrs are read with getxattrat(2) relative to the brick root where the kernel
-// has it (Linux 6.13), else by absolute path; readv buffers of 64 KiB and more are recycled
-// once the garbage collector finds them unreachable (bufpool.go).
+// has it (Linux 6.13), else by absolute path; readv buffers of 4 KiB to 1 MiB come from
+// size-classed pools and go back when the consumer calls ReadReply.Release (bufpool.go).
 //
 // Fops and xdata:
 //

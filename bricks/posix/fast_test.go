@@ -2,9 +2,7 @@ package posix
 
 import (
 	"os"
-	"runtime"
 	"testing"
-	"unsafe"
 
 	"golang.org/x/sys/unix"
 
@@ -178,51 +176,5 @@ func TestGetxattrFallback(t *testing.T) {
 	}
 	if exists(b.dir + "/" + handleRel(f.GFID)) {
 		t.Fatal("handle left")
-	}
-}
-
-// TestReadBufRecycling: a large read buffer is reused only after it became unreachable, and a
-// readv reply has no capacity past the bytes read.
-func TestReadBufRecycling(t *testing.T) {
-	held := readBuf(1 << 20)
-	if len(held) != 1<<20 {
-		t.Fatalf("len %d", len(held))
-	}
-	held[0] = 0xAA
-	heldPtr := unsafe.Pointer(&held[0])
-	var dropped uintptr
-	func() {
-		b := readBuf(1 << 20)
-		dropped = uintptr(unsafe.Pointer(&b[0]))
-	}()
-	reused := false
-	for i := 0; i < 20 && !reused; i++ {
-		runtime.GC()
-		b := readBuf(1 << 20)
-		p := unsafe.Pointer(&b[0])
-		if p == heldPtr {
-			t.Fatal("a buffer still referenced was handed out again")
-		}
-		if uintptr(p) == dropped {
-			reused = true
-		}
-	}
-	if !reused {
-		t.Error("an unreachable buffer was not recycled after 20 collections")
-	}
-	if held[0] != 0xAA {
-		t.Fatal("held buffer overwritten")
-	}
-	runtime.KeepAlive(held)
-
-	b := newBrick(t, nil)
-	fd, _ := b.create(graph.RootLoc(), "f", graph.GFID{})
-	defer fd.Unref()
-	if _, err := b.p.Writev(b.ctx, fd, make([]byte, 100<<10), 0, 0, nil); err != nil {
-		t.Fatal(err)
-	}
-	r, err := b.p.Readv(b.ctx, fd, 1<<20, 0, 0, nil)
-	if err != nil || len(r.Data) != 100<<10 || cap(r.Data) != len(r.Data) || !r.EOF {
-		t.Fatalf("readv: len %d cap %d eof %v err %v", len(r.Data), cap(r.Data), r.EOF, err)
 	}
 }

@@ -123,7 +123,8 @@ func (p *Posix) Fstat(ctx context.Context, fd *graph.FD, xdata graph.Xdata) (gra
 	return st, nil, err
 }
 
-// Readv implements graph.Fops: pread(2) into a fresh buffer; EOF when the read reaches the end.
+// Readv implements graph.Fops: pread(2) into a buffer from the read pool (bufpool.go), which
+// the reply's Release hands back; EOF when the read reaches the end.
 func (p *Posix) Readv(ctx context.Context, fd *graph.FD, size uint32, offset int64, flags uint32, xdata graph.Xdata) (graph.ReadReply, error) {
 	var r graph.ReadReply
 	f, err := p.getPfd(ctx, fd)
@@ -139,13 +140,16 @@ func (p *Posix) Readv(ctx context.Context, fd *graph.FD, size uint32, offset int
 	if size > 32<<20 {
 		size = 32 << 20
 	}
-	buf := readBuf(int(size)) // recycled once unreachable: see bufpool.go
+	buf, release := readBuf(int(size))
 	n := 0
 	for n < len(buf) {
 		m, err := unix.Pread(f.fd, buf[n:], offset+int64(n))
 		if err != nil {
 			if errors.Is(err, unix.EINTR) {
 				continue
+			}
+			if release != nil {
+				release()
 			}
 			return r, wrap(err, "pread", "<gfid:"+f.gfid.String()+">")
 		}
@@ -155,9 +159,13 @@ func (p *Posix) Readv(ctx context.Context, fd *graph.FD, size uint32, offset int
 		n += m
 	}
 	if r.Stat, err = statFd(f.fd, f.gfid); err != nil {
+		if release != nil {
+			release()
+		}
 		return r, err
 	}
 	r.Data = buf[:n:n] // no capacity beyond the bytes read: the rest is another read's leftovers
+	r.Release = release
 	r.EOF = offset+int64(n) >= int64(r.Stat.Size)
 	return r, nil
 }
