@@ -462,7 +462,7 @@ func (d *Daemon) apply(ctx context.Context, c *store.Command) (*store.Result, er
 					return &res, res.Error()
 				}
 				var ne net.Error
-				if !errors.As(err, &ne) && !errors.Is(err, errNotLeader) && err.Error() != errNotLeader.Error() {
+				if !errors.As(err, &ne) && !retryable(err) {
 					return nil, err
 				}
 			}

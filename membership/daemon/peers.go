@@ -8,6 +8,7 @@ import (
 	"net/http"
 	"os"
 	"strconv"
+	"strings"
 	"time"
 
 	"github.com/hashicorp/raft"
@@ -67,9 +68,9 @@ func (d *Daemon) hProbe(ctx context.Context, _ *http.Request, body []byte) (any,
 	}
 	d.joinMu.Lock()
 	defer d.joinMu.Unlock()
-	st, _ := d.fsm.State()
-	if st.ClusterID == "" {
-		return nil, errors.New("peer probe: this node's cluster store is not initialised yet; retry")
+	st, err := d.waitInit(ctx)
+	if err != nil {
+		return nil, fmt.Errorf("peer probe: %w", err)
 	}
 	addr := hostPort(host, port)
 	var h api.Hello
@@ -99,7 +100,8 @@ func (d *Daemon) hProbe(ctx context.Context, _ *http.Request, body []byte) (any,
 	return api.Message{Message: "peer probe: success"}, nil
 }
 
-// addPeer adds a joined peer as a raft voter and to the store, on the leader (forwarding).
+// addPeer adds a joined peer as a raft voter (on the leader, forwarding) and then records it in
+// the store. Both steps are idempotent and retried across leader changes.
 func (d *Daemon) addPeer(ctx context.Context, p *store.Peer) error {
 	ctx, cancel := context.WithTimeout(ctx, 30*time.Second)
 	defer cancel()
@@ -108,28 +110,49 @@ func (d *Daemon) addPeer(ctx context.Context, p *store.Peer) error {
 		if r == nil {
 			return errors.New("the daemon is shutting down")
 		}
+		var err error
 		if r.State() == raft.Leader {
-			return d.leaderAddPeer(p)
-		}
-		if _, id := r.LeaderWithID(); id != "" {
+			err = d.leaderAddVoter(p)
+		} else if _, id := r.LeaderWithID(); id != "" {
 			st, _ := d.fsm.State()
 			if lp, ok := st.Peers[string(id)]; ok {
-				err := api.PeerClient(lp.MgmtAddr(), d.secret(), 30*time.Second).Do(ctx, http.MethodPost, "/v1/internal/add-peer", &api.AddPeerRequest{Peer: *p}, nil)
-				var ne net.Error
-				if err == nil || (!errors.As(err, &ne) && err.Error() != errNotLeader.Error()) {
-					return err
-				}
+				err = api.PeerClient(lp.MgmtAddr(), d.secret(), 30*time.Second).Do(ctx, http.MethodPost, "/v1/internal/add-peer", &api.AddPeerRequest{Peer: *p}, nil)
+			} else {
+				err = errNotLeader
 			}
+		} else {
+			err = errNotLeader
+		}
+		if err == nil {
+			break
+		}
+		var ne net.Error
+		if !errors.As(err, &ne) && !retryable(err) {
+			return err
 		}
 		select {
 		case <-ctx.Done():
-			return ErrNoLeader
+			return fmt.Errorf("%w (last error: %v)", ErrNoLeader, err)
 		case <-time.After(100 * time.Millisecond):
 		}
 	}
+	if _, err := d.apply(ctx, &store.Command{Op: store.OpPeerAdd, Peer: p}); err != nil {
+		return err
+	}
+	d.log.Info("peer added", zap.String("peer", p.ID), zap.String("address", p.Address))
+	return nil
 }
 
-func (d *Daemon) leaderAddPeer(p *store.Peer) error {
+// retryable reports errors that a new attempt (possibly on a new leader) may not meet.
+func retryable(err error) bool {
+	if errors.Is(err, raft.ErrNotLeader) || errors.Is(err, raft.ErrLeadershipLost) || errors.Is(err, errNotLeader) {
+		return true
+	}
+	s := err.Error()
+	return strings.Contains(s, raft.ErrNotLeader.Error()) || strings.Contains(s, raft.ErrLeadershipLost.Error()) || strings.Contains(s, errNotLeader.Error())
+}
+
+func (d *Daemon) leaderAddVoter(p *store.Peer) error {
 	r := d.raft()
 	if r == nil || r.State() != raft.Leader {
 		return errNotLeader
@@ -137,11 +160,6 @@ func (d *Daemon) leaderAddPeer(p *store.Peer) error {
 	if err := r.AddVoter(raft.ServerID(p.ID), raft.ServerAddress(p.RaftAddr()), 0, 20*time.Second).Error(); err != nil {
 		return fmt.Errorf("adding %s to the cluster log: %w", p.Address, err)
 	}
-	_, err := store.Apply(r, &store.Command{Op: store.OpPeerAdd, Peer: p}, 20*time.Second)
-	if err != nil {
-		return err
-	}
-	d.log.Info("peer added", zap.String("peer", p.ID), zap.String("address", p.Address))
 	return nil
 }
 
@@ -150,7 +168,7 @@ func (d *Daemon) hInternalAddPeer(_ context.Context, _ *http.Request, body []byt
 	if err := decode(body, &req); err != nil {
 		return nil, err
 	}
-	return api.Message{Message: "added"}, d.leaderAddPeer(&req.Peer)
+	return api.Message{Message: "added"}, d.leaderAddVoter(&req.Peer)
 }
 
 func (d *Daemon) hInternalApply(ctx context.Context, _ *http.Request, body []byte) (any, error) {
@@ -267,4 +285,24 @@ func (d *Daemon) hInternalRemoveVoter(_ context.Context, _ *http.Request, body [
 		return nil, err
 	}
 	return api.Message{Message: "removed"}, nil
+}
+
+// waitInit waits (up to 10 s) for the cluster store to be initialised: a node just started
+// elects itself and records itself as a peer first.
+func (d *Daemon) waitInit(ctx context.Context) (*store.State, error) {
+	deadline := time.Now().Add(10 * time.Second)
+	for {
+		st, _ := d.fsm.State()
+		if st.ClusterID != "" && st.Peers[d.local.NodeID] != nil {
+			return st, nil
+		}
+		if time.Now().After(deadline) {
+			return nil, errors.New("this node's cluster store is not initialised (no raft leader?)")
+		}
+		select {
+		case <-ctx.Done():
+			return nil, ctx.Err()
+		case <-time.After(50 * time.Millisecond):
+		}
+	}
 }

@@ -178,7 +178,10 @@ func (d *Daemon) hCreate(ctx context.Context, _ *http.Request, body []byte) (any
 	if req.Replica == 0 {
 		req.Replica = 1
 	}
-	st, _ := d.fsm.State()
+	st, err := d.waitInit(ctx)
+	if err != nil {
+		return nil, wrap(err)
+	}
 	bricks, err := resolveBricks(st, req.Bricks)
 	if err != nil {
 		return nil, wrap(err)
