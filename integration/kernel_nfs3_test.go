@@ -66,7 +66,8 @@ func (g *gatewayOnPosix) start() {
 	g.proc = startProc(g.t, nsCommand(context.Background(), g.ns, bins.weft, "gateway",
 		"--volfile", filepath.Join(g.dir, "vol.vol"), "--export-config", filepath.Join(g.dir, "exports.yaml"),
 		"--secret-file", filepath.Join(g.dir, "secret"), "--listen", "127.0.0.1",
-		"--nfs-port", "2049", "--mount-port", "20048", "--portmap-port", "111"))
+		"--nfs-port", "2049", "--mount-port", "20048", "--portmap-port", "111",
+		"--nlm-port", "32803", "--nsm-port", "32765", "--state-dir", filepath.Join(g.dir, "state")))
 	waitTCP(g.t, g.ns, "127.0.0.1:2049", 20*time.Second)
 	waitTCP(g.t, g.ns, "127.0.0.1:111", 5*time.Second)
 }
@@ -109,11 +110,11 @@ func TestKernelClientNFSv3(t *testing.T) {
 	g := newGatewayOnPosix(t, ns)
 	m := guestMachine(t)
 	jobParent := t.TempDir()
-	env := map[string]string{"SQUASH_EXPORT": "/vol/sq", "NFILES": "2000", "BIG_MB": "1024", "LOCKS": "0"}
+	env := map[string]string{"SQUASH_EXPORT": "/vol/sq", "NFILES": "2000", "BIG_MB": "1024"}
 	if testing.Short() {
 		env["NFILES"], env["BIG_MB"] = "200", "64"
 	}
-	job := vmJob(t, guestScript(t, "kernel-nfs3.sh", env), ns, 111, 2049, 20048)
+	job := vmJob(t, guestScript(t, "kernel-nfs3.sh", env), ns, 111, 2049, 20048, 32803, 32765)
 	job.Dir = jobParent
 
 	restarted := make(chan error, 1)

@@ -77,10 +77,14 @@ fi
 if [ "${LOCKS:-1}" = 1 ]; then
 step "flock and fcntl locks (NLM)"
 touch /mnt/a/lockfile
-flock /mnt/a/lockfile -c 'sleep 4' &
-sleep 1.5
+rm -f /tmp/held /tmp/release
+flock /mnt/a/lockfile -c 'touch /tmp/held; while [ ! -e /tmp/release ]; do sleep 0.2; done' &
+holder=$!
+for i in $(seq 1 300); do [ -e /tmp/held ] && break; sleep 0.2; done
+test -e /tmp/held
 if flock -n /mnt/a/lockfile -c true; then echo "flock not exclusive"; exit 1; fi
-wait
+touch /tmp/release
+wait $holder
 flock -n /mnt/a/lockfile -c true
 python3 - <<'PY'
 import fcntl, os
