@@ -79,9 +79,10 @@ func fail(r *proto.Reply, err error) *proto.Reply {
 	return r
 }
 
-// fop runs one fop for client c on the subvolume. The reply's Data may alias a buffer of the
-// callee; it is valid until the next call on the same FD (the caller encodes it before returning).
-func (s *Server) fop(ctx context.Context, c *clientConn, f graph.Fop, a *proto.Args) *proto.Reply {
+// fop runs one fop for client c on the subvolume. The reply's Data (readv) is the callee's
+// buffer; *release is then set to its ReadReply.Release (possibly nil), which the caller calls
+// once it no longer needs Data (sendReply: after the reply is written).
+func (s *Server) fop(ctx context.Context, c *clientConn, f graph.Fop, a *proto.Args, release *func()) *proto.Reply {
 	sub := c.sub
 	r := &proto.Reply{}
 	var err error
@@ -184,6 +185,11 @@ func (s *Server) fop(ctx context.Context, c *clientConn, f graph.Fop, a *proto.A
 		var rep graph.ReadReply
 		rep, err = sub.Readv(ctx, fd, size, a.Offset, a.IOFlags, a.Xdata)
 		r.Data, r.Stat, r.EOF, r.Xdata = rep.Data, rep.Stat, rep.EOF, rep.Xdata
+		if err != nil {
+			rep.Done() // the data is not sent
+		} else {
+			*release = rep.Release
+		}
 		if len(r.Data) > int(size) {
 			r.Data = r.Data[:size]
 		}

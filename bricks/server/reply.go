@@ -11,8 +11,16 @@ import (
 
 // sendReply encodes a fop reply into r. The data of a READV reply is attached to the RPC reply
 // as a payload segment: it is written to the socket straight from the buffer the subvolume
-// returned (storage/posix allocates one per call), never copied.
-func (s *Server) sendReply(r *rpc.Reply, f graph.Fop, rep *proto.Reply) rpc.AcceptStat {
+// returned (storage/posix's read pool), never copied; release (the ReadReply's Release, may be
+// nil) goes with it, so graph/rpc hands the buffer back once the reply is written or dropped.
+// A release whose data is not sent is called here.
+func (s *Server) sendReply(r *rpc.Reply, f graph.Fop, rep *proto.Reply, release func()) rpc.AcceptStat {
+	sent := false
+	defer func() {
+		if !sent && release != nil {
+			release()
+		}
+	}()
 	bp := encPool.Get().(*[]byte)
 	e := proto.Encoder{Buf: (*bp)[:0]}
 	pad, err := proto.EncodeReplySplit(&e, f, rep)
@@ -25,7 +33,8 @@ func (s *Server) sendReply(r *rpc.Reply, f graph.Fop, rep *proto.Reply) rpc.Acce
 		encPool.Put(bp)
 	}
 	if rep.Errno == 0 && len(rep.Data) > 0 {
-		r.AppendPayload(rep.Data, nil)
+		r.AppendPayload(rep.Data, release)
+		sent = true
 		if len(pad) > 0 {
 			_, _ = r.Write(pad)
 		}

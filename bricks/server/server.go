@@ -367,8 +367,9 @@ func (s *Server) serve(ctx context.Context, call *rpc.Call, r *rpc.Reply) rpc.Ac
 		defer cc.inflight.Done()
 		cr := graph.CredsFrom(ctx)
 		creds := &graph.Creds{UID: cr.UID, GID: cr.GID, Groups: cr.Groups, Pid: a.Pid, LkOwner: a.LkOwner, ClientID: cc.id}
-		rep := s.fop(graph.WithCreds(ctx, creds), cc, f, &a)
-		return s.sendReply(r, f, rep)
+		var release func()
+		rep := s.fop(graph.WithCreds(ctx, creds), cc, f, &a, &release)
+		return s.sendReply(r, f, rep, release)
 	}
 	_, _ = r.Write(e.Buf)
 	return rpc.Success
