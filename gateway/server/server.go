@@ -52,6 +52,7 @@ type Gateway struct {
 	cfg     Config
 	log     *zap.Logger
 	rpc     *rpc.Server
+	udp     *rpc.Server // portmap and MOUNT over UDP (rpcinfo, showmount)
 	nfs     *nfs3.Server
 	mnt     *mount.Server
 	pm      *portmap.Server // embedded port mapper (nil when rpcbind is used or disabled)
@@ -59,7 +60,8 @@ type Gateway struct {
 	metrics *metrics
 
 	nfsAddr, mountAddr, pmAddr net.Addr
-	rpcbind                    string // address of the system rpcbind we registered with
+	mountUDPAddr, pmUDPAddr    net.Addr // nil when UDP could not be served
+	rpcbind                    string   // address of the system rpcbind we registered with
 	registered                 []portmap.Mapping
 
 	closeOnce sync.Once
@@ -121,8 +123,13 @@ func Start(ctx context.Context, cfg Config) (*Gateway, error) {
 	g.rpc.Register(mount.Program, mount.V3, rpc.HandlerFunc(g.serveMount))
 	g.rpc.Register(mount.Program, mount.V1, rpc.HandlerFunc(g.serveMount))
 
+	g.udp = rpc.NewServer(rpc.ServerOptions{Transport: UDPTransport(), MaxRecordSize: 1 << 16, Workers: 16})
+	g.udp.Register(mount.Program, mount.V3, rpc.HandlerFunc(g.serveMount))
+	g.udp.Register(mount.Program, mount.V1, rpc.HandlerFunc(g.serveMount))
+
 	fail := func(err error) (*Gateway, error) {
 		_ = g.rpc.Close()
+		_ = g.udp.Close()
 		ns.Close()
 		return nil, err
 	}
@@ -133,6 +140,12 @@ func Start(ctx context.Context, cfg Config) (*Gateway, error) {
 	if g.mountAddr, err = g.rpc.Listen("tcp", net.JoinHostPort(host, port(cfg.MountPort, 0))); err != nil {
 		return fail(fmt.Errorf("gateway: MOUNT listener: %w", err))
 	}
+	// MOUNT over UDP on the same port number (showmount and older mount tools use it).
+	mp := strconv.Itoa(g.mountAddr.(*net.TCPAddr).Port)
+	if g.mountUDPAddr, err = g.udp.Listen("udp", net.JoinHostPort(host, mp)); err != nil {
+		g.log.Warn("MOUNT not served over UDP", zap.Error(err))
+		g.mountUDPAddr = nil
+	}
 	if !cfg.NoPortmap {
 		if err := g.setupPortmap(ctx, host); err != nil {
 			return fail(err)
@@ -142,15 +155,23 @@ func Start(ctx context.Context, cfg Config) (*Gateway, error) {
 	return g, nil
 }
 
-// mappings are the registrations of the gateway's programs (TCP only).
+// mappings are the registrations of the gateway's programs: NFS on TCP, MOUNT on TCP and,
+// when served there, UDP.
 func (g *Gateway) mappings() []portmap.Mapping {
 	np := uint32(g.nfsAddr.(*net.TCPAddr).Port)
 	mp := uint32(g.mountAddr.(*net.TCPAddr).Port)
-	return []portmap.Mapping{
+	ms := []portmap.Mapping{
 		{Prog: nfs3.Program, Vers: nfs3.Version, Prot: portmap.ProtoTCP, Port: np},
 		{Prog: mount.Program, Vers: mount.V1, Prot: portmap.ProtoTCP, Port: mp},
 		{Prog: mount.Program, Vers: mount.V3, Prot: portmap.ProtoTCP, Port: mp},
 	}
+	if g.mountUDPAddr != nil {
+		up := uint32(g.mountUDPAddr.(*net.UDPAddr).Port)
+		ms = append(ms,
+			portmap.Mapping{Prog: mount.Program, Vers: mount.V1, Prot: portmap.ProtoUDP, Port: up},
+			portmap.Mapping{Prog: mount.Program, Vers: mount.V3, Prot: portmap.ProtoUDP, Port: up})
+	}
+	return ms
 }
 
 // setupPortmap registers with a port mapper already listening on the portmap port (the
@@ -170,13 +191,24 @@ func (g *Gateway) setupPortmap(ctx context.Context, host string) error {
 		}
 	}
 	g.pm = portmap.NewServer()
-	g.rpc.Register(portmap.Program, portmap.Version, rpc.HandlerFunc(g.servePortmap))
+	for _, v := range []uint32{portmap.Version, portmap.RPCBVersion3, portmap.RPCBVersion4} {
+		g.rpc.Register(portmap.Program, v, rpc.HandlerFunc(g.servePortmap))
+		g.udp.Register(portmap.Program, v, rpc.HandlerFunc(g.servePortmap))
+	}
 	a, err := g.rpc.Listen("tcp", net.JoinHostPort(host, p))
 	if err != nil {
 		return fmt.Errorf("gateway: portmap listener (use --no-portmap or another --portmap-port): %w", err)
 	}
 	g.pmAddr = a
 	g.pm.Set(portmap.Mapping{Prog: portmap.Program, Vers: portmap.Version, Prot: portmap.ProtoTCP, Port: uint32(a.(*net.TCPAddr).Port)})
+	// The same port number over UDP: rpcinfo and libtirpc's getport ask there first.
+	ua, err := g.udp.Listen("udp", net.JoinHostPort(host, strconv.Itoa(a.(*net.TCPAddr).Port)))
+	if err != nil {
+		g.log.Warn("port mapper not served over UDP", zap.Error(err))
+	} else {
+		g.pmUDPAddr = ua
+		g.pm.Set(portmap.Mapping{Prog: portmap.Program, Vers: portmap.Version, Prot: portmap.ProtoUDP, Port: uint32(ua.(*net.UDPAddr).Port)})
+	}
 	for _, m := range g.mappings() {
 		g.pm.Set(m)
 	}
@@ -235,6 +267,12 @@ func (g *Gateway) NFSAddr() net.Addr { return g.nfsAddr }
 // MountAddr returns the MOUNT listener's address.
 func (g *Gateway) MountAddr() net.Addr { return g.mountAddr }
 
+// MountUDPAddr returns the address MOUNT is served on over UDP (nil when it is not).
+func (g *Gateway) MountUDPAddr() net.Addr { return g.mountUDPAddr }
+
+// PortmapUDPAddr returns the embedded port mapper's UDP address (nil when not served).
+func (g *Gateway) PortmapUDPAddr() net.Addr { return g.pmUDPAddr }
+
 // PortmapAddr returns the embedded port mapper's address (nil when not embedded).
 func (g *Gateway) PortmapAddr() net.Addr { return g.pmAddr }
 
@@ -266,6 +304,7 @@ func (g *Gateway) Close(ctx context.Context) error {
 	var err error
 	g.closeOnce.Do(func() {
 		g.unregister()
+		_ = g.udp.Close()
 		err = g.rpc.Shutdown(ctx)
 		g.nfs.Close()
 		g.metrics.unregister()
@@ -276,8 +315,24 @@ func (g *Gateway) Close(ctx context.Context) error {
 // addrOf returns the caller's address and port.
 func addrOf(c *rpc.Call) netip.AddrPort {
 	if c.Conn != nil {
-		if ta, ok := c.Conn.Info().RemoteAddr.(*net.TCPAddr); ok {
-			return ta.AddrPort()
+		switch a := c.Conn.Info().RemoteAddr.(type) {
+		case *net.TCPAddr:
+			return a.AddrPort()
+		case *net.UDPAddr:
+			return a.AddrPort()
+		}
+	}
+	return netip.AddrPort{}
+}
+
+// localOf returns the address and port the call arrived at.
+func localOf(c *rpc.Call) netip.AddrPort {
+	if c.Conn != nil {
+		switch a := c.Conn.Info().LocalAddr.(type) {
+		case *net.TCPAddr:
+			return a.AddrPort()
+		case *net.UDPAddr:
+			return a.AddrPort()
 		}
 	}
 	return netip.AddrPort{}
@@ -356,9 +411,17 @@ func (g *Gateway) serveMount(ctx context.Context, c *rpc.Call, r *rpc.Reply) rpc
 	return acceptOf(err)
 }
 
+// servePortmap serves portmap version 2 and rpcbind versions 3 and 4 (RFC 1833).
 func (g *Gateway) servePortmap(ctx context.Context, c *rpc.Call, r *rpc.Reply) rpc.AcceptStat {
 	w := xdr.NewWriter(nil)
-	err := g.pm.Dispatch(c.Proc, c.Args, addrOf(c), w)
+	var err error
+	if c.Vers == portmap.Version {
+		err = g.pm.Dispatch(c.Proc, c.Args, addrOf(c), w)
+	} else {
+		listen, _ := netip.ParseAddr(g.cfg.Listen)
+		err = g.pm.DispatchRPCB(&portmap.RPCBCall{Vers: c.Vers, Proc: c.Proc, Args: c.Args,
+			Local: localOf(c), Remote: addrOf(c), Listen: listen}, w)
+	}
 	if err == nil {
 		_, _ = r.Write(w.Bytes())
 	}
