@@ -160,6 +160,9 @@ func TestSystemTools(t *testing.T) {
 	// libnfs finds MOUNT and NFS through the port mapper (no ports in the URL), and a mount
 	// shows up in showmount -a (MOUNT DUMP).
 	ns.run(t, true, "nfs-ls", "nfs://127.0.0.1/gv0")
+	if out := ns.run(t, true, "nfs-ls", "-D", "nfs://127.0.0.1"); strings.TrimSpace(out) != "nfs://127.0.0.1/gv0" {
+		t.Errorf("nfs-ls -D (export discovery): %q", out)
+	}
 	ns.do(t, func() { env.Client(t, "/gv0") }) // dialled from inside the namespace
 	out = ns.run(t, true, "showmount", "--no-headers", "-a", "127.0.0.1")
 	if !strings.Contains(out, "127.0.0.1:/gv0") {
