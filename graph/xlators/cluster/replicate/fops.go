@@ -111,9 +111,17 @@ func (a *AFR) Readlink(ctx context.Context, loc *graph.Loc, size uint32, xdata g
 	return v.t, v.s, v.x, err
 }
 
-// Readv implements graph.Fops (from one readable data copy).
+// Readv implements graph.Fops (from one readable data copy). The reply, with its Release, is
+// the child's; a failed read's buffer is handed back before the next child is tried.
 func (a *AFR) Readv(ctx context.Context, fd *graph.FD, size uint32, offset int64, flags uint32, xdata graph.Xdata) (graph.ReadReply, error) {
-	return read(a, fdGFID(fd), IdxData, func(i int) (graph.ReadReply, error) { return a.kids[i].Readv(ctx, fd, size, offset, flags, xdata) })
+	return read(a, fdGFID(fd), IdxData, func(i int) (graph.ReadReply, error) {
+		r, err := a.kids[i].Readv(ctx, fd, size, offset, flags, xdata)
+		if err != nil {
+			r.Done()
+			r.Data = nil
+		}
+		return r, err
+	})
 }
 
 // Getxattr implements graph.Fops.

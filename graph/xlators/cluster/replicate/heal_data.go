@@ -115,6 +115,7 @@ func (a *AFR) healBlock(ctx context.Context, fd *graph.FD, src int, sinks []bool
 			return err
 		}
 		data = append(data, r.Data...)
+		r.Done() // copied: the buffer goes back to the brick side
 		if len(r.Data) == 0 || r.EOF {
 			break
 		}
