@@ -297,11 +297,20 @@ func (d *DHT) Fstat(ctx context.Context, fd *graph.FD, xdata graph.Xdata) (graph
 	return v.st, v.x, err
 }
 
-// Readv implements graph.Fops.
+// Readv implements graph.Fops. The reply, with its Release, is the subvolume's; a reply that a
+// retry (the file migrated away) or an error drops is released here.
 func (d *DHT) Readv(ctx context.Context, fd *graph.FD, size uint32, offset int64, flags uint32, xdata graph.Xdata) (graph.ReadReply, error) {
+	var last graph.ReadReply // the latest subvolume reply, until fdOp returns it or drops it
 	r, err := fdOp(ctx, d, fd, func(r *graph.ReadReply) *graph.Iatt { return &r.Stat }, nil, func(s graph.Xlator) (graph.ReadReply, error) {
-		return s.Readv(ctx, fd, size, offset, flags, xdata)
+		last.Done() // a retry: the previous attempt's reply is not returned
+		var err error
+		last, err = s.Readv(ctx, fd, size, offset, flags, xdata)
+		return last, err
 	})
+	if err != nil {
+		last.Done()
+		r.Data, r.Release = nil, nil
+	}
 	stripPhase(&r.Stat)
 	return r, err
 }

@@ -410,6 +410,7 @@ func (m *migration) copyChunk(sfd, dfd *graph.FD, off int64, lock bool) (uint64,
 		}()
 	}
 	rr, err := m.src.Readv(ctx, sfd, ChunkSize, off, 0, nil)
+	defer rr.Done() // after the write below: the buffer goes back to the source
 	if err != nil {
 		return 0, err
 	}
