@@ -73,10 +73,13 @@ func (f *File) readAt(fd *graph.FD, p []byte, off int64, full bool) (int, error)
 		size := min(len(p)-n, ioChunk)
 		r, err := top.Readv(ctx, fd, uint32(size), off+int64(n), 0, nil)
 		if err != nil {
+			r.Done()
 			return n, err
 		}
-		n += copy(p[n:], r.Data)
-		if len(r.Data) == 0 || (r.EOF && n < len(p)) {
+		m := copy(p[n:], r.Data)
+		r.Done() // copied into the caller's buffer: hand the graph's back
+		n += m
+		if m == 0 || (r.EOF && n < len(p)) {
 			return n, io.EOF
 		}
 		if !full {

@@ -187,11 +187,14 @@ func ReadAll(ctx context.Context, x graph.Fops, fd *graph.FD, off int64) ([]byte
 	for {
 		r, err := x.Readv(ctx, fd, 128<<10, off, 0, nil)
 		if err != nil {
+			r.Done()
 			return out, err
 		}
 		out = append(out, r.Data...)
-		off += int64(len(r.Data))
-		if r.EOF || len(r.Data) == 0 {
+		n := len(r.Data)
+		r.Done() // copied: hand the buffer back
+		off += int64(n)
+		if r.EOF || n == 0 {
 			return out, nil
 		}
 	}
