@@ -75,3 +75,32 @@ func TestConcurrentSingleExecution(t *testing.T) {
 		t.Fatalf("executed %d times", news)
 	}
 }
+
+// TestKeyHead: the key covers the arguments' length and their first SumLen bytes, not the
+// rest (a WRITE's data is not checksummed); calls differing in the head or in length differ.
+func TestKeyHead(t *testing.T) {
+	a := make([]byte, 1<<20)
+	a[0] = 1
+	k := NewKey(cl, 9, 100003, 3, 7, a)
+	b := append([]byte(nil), a...)
+	b[SumLen+10] = 0xff // beyond the head
+	if NewKey(cl, 9, 100003, 3, 7, b) != k {
+		t.Fatal("bytes after the head changed the key")
+	}
+	b[SumLen-1] = 0xff
+	if NewKey(cl, 9, 100003, 3, 7, b) == k {
+		t.Fatal("a change in the head kept the key")
+	}
+	if NewKey(cl, 9, 100003, 3, 7, a[:len(a)-4]) == k {
+		t.Fatal("another length kept the key")
+	}
+}
+
+// BenchmarkNewKey: the key of a 1 MiB WRITE (go test -bench NewKey ./gateway/drc/).
+func BenchmarkNewKey(b *testing.B) {
+	a := make([]byte, 1<<20)
+	b.SetBytes(int64(len(a)))
+	for i := 0; i < b.N; i++ {
+		NewKey(cl, uint32(i), 100003, 3, 7, a)
+	}
+}
