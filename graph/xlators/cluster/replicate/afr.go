@@ -388,3 +388,6 @@ func (a *AFR) readChild(g graph.GFID, typ int) (int, error) {
 }
 
 func typName(t int) string { return [...]string{"data", "metadata", "entry"}[t] }
+
+// ChildUp reports whether child i is up as this translator sees it.
+func (a *AFR) ChildUp(i int) bool { return i >= 0 && i < len(a.up) && a.up[i].Load() }

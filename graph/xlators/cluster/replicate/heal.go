@@ -133,6 +133,16 @@ func (a *AFR) inspect(ctx context.Context, set []bool, g graph.GFID) []copyInfo 
 	return cs
 }
 
+// refreshState records what an inspection learned, for the read-child choice.
+func (a *AFR) refreshState(g graph.GFID, cs []copyInfo) {
+	for _, c := range cs {
+		if c.present {
+			a.setState(g, a.analyse(cs))
+			return
+		}
+	}
+}
+
 // ErrSplitBrain is wrapped (with EIO) by heals that find copies blaming each other and no
 // favorite-child-policy to settle it.
 var ErrSplitBrain = graph.Errorf(unix.EIO, "split-brain")
@@ -166,6 +176,7 @@ func (a *AFR) healGFID(ctx context.Context, g graph.GFID, types healTypes) (Heal
 		return res, graph.Errorf(unix.ENOTCONN, "replicate %s: heal needs two children up", a.Name())
 	}
 	cs := a.inspect(ctx, up, g)
+	a.refreshState(g, cs)
 	anyPresent, anyMissing := false, false
 	isDir := false
 	for i := range cs {
@@ -201,6 +212,9 @@ func (a *AFR) healGFID(ctx context.Context, g graph.GFID, types healTypes) (Heal
 	}
 	if types&healEntry != 0 && isDir && a.direction(IdxEntry, cs).needHeal {
 		note(a.healEntries(ctx, g, &res))
+	}
+	if len(res.Healed) > 0 {
+		a.refreshState(g, a.inspect(ctx, a.upSet(), g))
 	}
 	if firstErr == nil && len(res.SplitBrain) > 0 {
 		firstErr = fmt.Errorf("replicate %s: gfid %s: %v: %w", a.Name(), g, res.SplitBrain, ErrSplitBrain)
