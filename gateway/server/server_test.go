@@ -319,9 +319,9 @@ func TestReaddirPaging(t *testing.T) {
 	ctx := context.Background()
 	mres, _ := c.Mkdir(ctx, root, "big", nfstest.ModeAttrs(0o755))
 	big, _ := nfstest.CreatedFH(mres)
-	n := 5000
+	n := 1200
 	if testing.Short() {
-		n = 800
+		n = 400
 	}
 	// Create in parallel on the one connection (many calls in flight).
 	errs := make(chan error, 16)
