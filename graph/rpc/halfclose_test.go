@@ -6,6 +6,7 @@ import (
 	"encoding/binary"
 	"fmt"
 	"net"
+	"strings"
 	"sync"
 	"testing"
 	"time"
@@ -149,6 +150,55 @@ func TestCallbackWhileFull(t *testing.T) {
 			if err != nil {
 				t.Fatal(err)
 			}
+		}
+	})
+}
+
+// TestListenAddresses: the wildcard address (dual-stack where IPv6 exists) accepts IPv4
+// clients, and explicit IPv6 loopback works where the host has it.
+func TestListenAddresses(t *testing.T) {
+	forEachTransport(t, func(t *testing.T, tr Transport) {
+		for _, tc := range []struct{ network, listen, dial string }{
+			{"tcp", ":0", "127.0.0.1"},
+			{"tcp4", "127.0.0.1:0", "127.0.0.1"},
+			{"tcp6", "[::1]:0", "::1"},
+		} {
+			s := NewServer(ServerOptions{Transport: tr})
+			s.Register(testProg, 1, testHandler())
+			addr, err := s.Listen(tc.network, tc.listen)
+			if err != nil {
+				if tc.network == "tcp6" {
+					t.Logf("no IPv6 here: %v", err)
+					continue
+				}
+				t.Fatal(err)
+			}
+			port := addr.(*net.TCPAddr).Port
+			c, err := Dial(context.Background(), "tcp", net.JoinHostPort(tc.dial, fmt.Sprint(port)), &ClientOptions{Transport: tr})
+			if err != nil {
+				t.Fatalf("%s %s: %v", tc.network, tc.listen, err)
+			}
+			if res, err := c.Call(context.Background(), testProg, 1, procEcho, []byte("addr"), NoAuth); err != nil || string(res) != "addr" {
+				t.Fatalf("%s %s: %q %v", tc.network, tc.listen, res, err)
+			}
+			if ra := c.Info().RemoteAddr.(*net.TCPAddr); ra.Port != port {
+				t.Fatalf("remote addr %v", ra)
+			}
+			// The server sees the client's address in its plain form (IPv4 stays IPv4).
+			res, err := c.Call(context.Background(), testProg, 1, procCred, nil, NoAuth)
+			if err != nil {
+				t.Fatal(err)
+			}
+			d := xdr.NewDecoder(res)
+			d.Uint32()
+			d.Uint32()
+			d.Uint32()
+			d.String(255)
+			if cid := d.String(300); !strings.HasPrefix(cid, net.JoinHostPort(tc.dial, "")) {
+				t.Fatalf("%s %s: server-side client id %q", tc.network, tc.listen, cid)
+			}
+			_ = c.Close()
+			_ = s.Close()
 		}
 	})
 }
