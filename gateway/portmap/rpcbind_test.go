@@ -145,3 +145,48 @@ func TestRPCB(t *testing.T) {
 		}
 	}
 }
+
+// FuzzRPCB: any rpcbind v3/v4 procedure and arguments give a reply or GARBAGE_ARGS /
+// PROC_UNAVAIL; a SET that is accepted is found by GETADDR afterwards; the table stays bounded.
+//
+//	go test -run '^$' -fuzz FuzzRPCB -fuzztime 5m ./gateway/portmap/
+func FuzzRPCB(f *testing.F) {
+	s := NewServer()
+	s.Set(Mapping{100003, 3, ProtoTCP, 2049})
+	f.Add(uint8(4), uint8(RPCBProcGetaddr), true, RPCB{Prog: 100003, Vers: 3, Netid: "tcp"}.Encode())
+	f.Add(uint8(3), uint8(RPCBProcSet), true, RPCB{Prog: 7, Vers: 1, Netid: "udp", Addr: "0.0.0.0.4.1"}.Encode())
+	f.Add(uint8(4), uint8(RPCBProcUnset), false, RPCB{Prog: 100003, Vers: 3}.Encode())
+	f.Add(uint8(4), uint8(RPCBProcDump), true, []byte(nil))
+	f.Add(uint8(4), uint8(RPCBProcGetaddrlist), true, RPCB{Prog: 100003, Vers: 3}.Encode())
+	f.Add(uint8(3), uint8(RPCBProcSet), true, RPCB{Prog: 7, Vers: 1, Netid: "tcp6", Addr: "::1.255.255"}.Encode())
+	f.Fuzz(func(t *testing.T, vers, proc uint8, loopback bool, args []byte) {
+		from := remote
+		if loopback {
+			from = local
+		}
+		c := &RPCBCall{Vers: 3 + uint32(vers%2), Proc: uint32(proc % 14), Args: args, Local: netip.MustParseAddrPort("127.0.0.1:111"), Remote: from}
+		w := xdr.NewWriter(nil)
+		err := s.DispatchRPCB(c, w)
+		if err != nil {
+			if !errors.Is(err, xdr.ErrGarbageArgs) && !errors.Is(err, xdr.ErrProcUnavail) {
+				t.Fatalf("unexpected error %v", err)
+			}
+			return
+		}
+		if c.Proc == RPCBProcSet && xdr.NewReader(w.Bytes()).Bool() {
+			b := ReadRPCB(xdr.NewReader(args))
+			w2 := xdr.NewWriter(nil)
+			if err := s.DispatchRPCB(&RPCBCall{Vers: 4, Proc: RPCBProcGetversaddr, Args: b.Encode(), Local: c.Local, Remote: local}, w2); err != nil {
+				t.Fatal(err)
+			}
+			_, port, _ := ParseUniversalAddr(b.Addr)
+			_, got, err := ParseUniversalAddr(xdr.NewReader(w2.Bytes()).String(1024))
+			if err != nil || got != port {
+				t.Fatalf("SET %+v then GETVERSADDR gave port %d (%v)", b, got, err)
+			}
+		}
+		if len(s.Dump()) > maxMappings {
+			t.Fatal("table unbounded")
+		}
+	})
+}
