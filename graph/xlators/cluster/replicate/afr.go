@@ -246,13 +246,14 @@ func (a *AFR) Notify(ctx context.Context, ev graph.Event, from graph.Xlator) {
 		return
 	}
 	a.evMu.Lock()
-	if ev == graph.EventChildUp && !a.up[idx].Load() && a.childCameUp != nil {
+	cameUp := ev == graph.EventChildUp && !a.up[idx].Load()
+	a.up[idx].Store(ev == graph.EventChildUp)
+	if cameUp && a.childCameUp != nil {
 		select {
 		case a.childCameUp <- struct{}{}:
 		default:
 		}
 	}
-	a.up[idx].Store(ev == graph.EventChildUp)
 	set := a.upSet()
 	anyUp := false
 	for _, b := range set {

@@ -182,6 +182,12 @@ func (b *brickProc) stop() {
 // clientGraph writes a client volfile (protocol/client per brick under cluster/replicate, as
 // glusterd's volgen names them) and activates it.
 func clientGraph(t testing.TB, root string, bricks []*brickProc, afrOpts map[string]string) *replicate.AFR {
+	a, _ := clientGraphFile(t, root, bricks, afrOpts)
+	return a
+}
+
+// clientGraphFile is clientGraph that also returns the volfile's path.
+func clientGraphFile(t testing.TB, root string, bricks []*brickProc, afrOpts map[string]string) (*replicate.AFR, string) {
 	var sb strings.Builder
 	var names []string
 	for i, b := range bricks {
@@ -214,7 +220,7 @@ func clientGraph(t testing.TB, root string, bricks []*brickProc, afrOpts map[str
 	t.Cleanup(g.Fini)
 	a := g.Top.(*replicate.AFR)
 	waitUp(t, a, len(bricks))
-	return a
+	return a, p
 }
 
 func waitUp(t testing.TB, a *replicate.AFR, n int) {
@@ -525,7 +531,7 @@ func TestQuorumLossNoDivergence(t *testing.T) {
 func TestSplitBrainReportedThenResolved(t *testing.T) {
 	root := t.TempDir()
 	bricks := []*brickProc{newBrick(t, root, 0), newBrick(t, root, 1)}
-	a := clientGraph(t, root, bricks, map[string]string{"quorum-type": "none", "data-self-heal": "off"})
+	a, vol := clientGraphFile(t, root, bricks, map[string]string{"quorum-type": "none", "data-self-heal": "off"})
 	ctx := context.Background()
 	f, err := graphtest.WriteFile(ctx, a, graph.RootLoc(), "f", []byte("base"))
 	if err != nil {
@@ -561,6 +567,18 @@ func TestSplitBrainReportedThenResolved(t *testing.T) {
 		if len(ci.Entries) != 1 || ci.Entries[0].GFID != f.GFID || ci.Entries[0].Status != "split-brain" {
 			t.Fatalf("heal info of %s: %+v, want %s in split-brain", ci.Child, ci.Entries, f.GFID)
 		}
+	}
+	// The command line shows the same, GlusterFS's heal-info style.
+	out, err := exec.Command(weftBin, "heal", "--volfile", vol, "info").CombinedOutput()
+	if err != nil {
+		t.Fatalf("weft heal info: %v\n%s", err, out)
+	}
+	if n := strings.Count(string(out), "<gfid:"+f.GFID.String()+"> - Is in split-brain"); n != 2 {
+		t.Fatalf("weft heal info lists the split-brain %d times, want 2 (one per brick):\n%s", n, out)
+	}
+	out, err = exec.Command(weftBin, "heal", "--volfile", vol, "index").CombinedOutput()
+	if err == nil || !strings.Contains(string(out), "split-brain 1") {
+		t.Fatalf("weft heal index on a split-brain: %v\n%s", err, out)
 	}
 	sum, err := replicate.HealAll(ctx, a)
 	if err != nil {
@@ -599,4 +617,39 @@ func TestSplitBrainReportedThenResolved(t *testing.T) {
 			t.Errorf("%s still lists %+v", ci.Child, ci.Entries)
 		}
 	}
+}
+
+// TestHealDaemonOnChildUp: the self-heal daemon heals by itself when a killed brick returns.
+func TestHealDaemonOnChildUp(t *testing.T) {
+	root := t.TempDir()
+	var bricks []*brickProc
+	for i := 0; i < 3; i++ {
+		bricks = append(bricks, newBrick(t, root, i))
+	}
+	a := clientGraph(t, root, bricks, map[string]string{"data-self-heal": "off", "metadata-self-heal": "off", "entry-self-heal": "off"})
+	ctx, cancel := context.WithCancel(context.Background())
+	done := make(chan struct{})
+	go func() { replicate.RunHealDaemon(ctx, a, time.Hour); close(done) }()
+	defer func() { cancel(); <-done }()
+	bricks[1].kill9()
+	waitDown(t, a, 1)
+	d, err := graphtest.Mkdir(ctx, a, graph.RootLoc(), "dir")
+	if err != nil {
+		t.Fatal(err)
+	}
+	for i := 0; i < 20; i++ {
+		if _, err := graphtest.WriteFile(ctx, a, d, fmt.Sprintf("f%d", i), []byte(strings.Repeat("x", i*1000))); err != nil {
+			t.Fatal(err)
+		}
+	}
+	bricks[1].start()
+	waitUp(t, a, 3)
+	want := brickTree(t, bricks[0].dir)
+	var diff []string
+	for deadline := time.Now().Add(30 * time.Second); time.Now().Before(deadline); time.Sleep(100 * time.Millisecond) {
+		if diff = treeDiff(want, brickTree(t, bricks[1].dir)); len(diff) == 0 && indexEntries(t, bricks[0].dir, "xattrop") == 0 {
+			return
+		}
+	}
+	t.Fatalf("daemon did not heal the returned brick within 30s:\n%s", strings.Join(diff, "\n"))
 }

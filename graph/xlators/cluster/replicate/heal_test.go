@@ -9,6 +9,7 @@ import (
 	"sort"
 	"strings"
 	"testing"
+	"time"
 
 	"go.uber.org/zap"
 	"golang.org/x/sys/unix"
@@ -385,4 +386,52 @@ func TestEagerCrashLeavesDirty(t *testing.T) {
 		t.Fatal(err)
 	}
 	changelogsClean(t, a, leaves)
+}
+
+// TestLookupHealsInline: lookup heals metadata and entries before it answers, and data in the
+// background (afr_lookup_selfheal_wrap).
+func TestLookupHealsInline(t *testing.T) {
+	ctx := context.Background()
+	leaves := lockedLeaves(t, 3)
+	a := newAFROver(t, nil, leaves...)
+	root := graph.RootLoc()
+	f, _ := graphtest.WriteFile(ctx, a, root, "f", []byte("one"))
+	d, _ := graphtest.Mkdir(ctx, a, root, "d")
+	a.Notify(ctx, graph.EventChildDown, leaves[2])
+	if _, err := a.Setattr(ctx, f, &graph.Iatt{Mode: 0o600}, graph.SetAttrMode, nil); err != nil {
+		t.Fatal(err)
+	}
+	fd, _ := graphtest.Open(ctx, a, f, unix.O_RDWR)
+	if err := graphtest.WriteAll(ctx, a, fd, []byte("one two"), 0); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := a.Flush(ctx, fd, nil); err != nil {
+		t.Fatal(err)
+	}
+	fd.Unref()
+	if _, err := graphtest.WriteFile(ctx, a, d, "x", []byte("x")); err != nil {
+		t.Fatal(err)
+	}
+	a.Notify(ctx, graph.EventChildUp, leaves[2])
+	if _, err := a.Lookup(ctx, root.Child("f"), nil); err != nil {
+		t.Fatal(err)
+	}
+	st, _, err := leaves[2].Stat(ctx, &graph.Loc{GFID: f.GFID}, nil)
+	if err != nil || st.Perm() != 0o600 {
+		t.Fatalf("metadata not healed by lookup: mode %o %v", st.Perm(), err)
+	}
+	if _, err := a.Lookup(ctx, root.Child("d"), nil); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := leaves[2].Lookup(ctx, d.Child("x"), nil); err != nil {
+		t.Fatalf("entry not healed by lookup of the directory: %v", err)
+	}
+	for deadline := time.Now().Add(10 * time.Second); ; time.Sleep(10 * time.Millisecond) {
+		if c := content(t, leaves[2], f); c == "one two" {
+			break
+		}
+		if time.Now().After(deadline) {
+			t.Fatalf("background data heal did not happen: %q", content(t, leaves[2], f))
+		}
+	}
 }
