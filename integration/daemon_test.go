@@ -28,13 +28,14 @@ type daemonNode struct {
 	p               *proc
 }
 
-func (n *daemonNode) start(t *testing.T, ns string) {
+// start runs the daemon; owner (the whole test, not a subtest) stops it at its end.
+func (n *daemonNode) start(t, owner *testing.T, ns string) {
 	t.Helper()
-	n.p = startProc(t, nsCommand(context.Background(), ns, bins.weft, "daemon", "--bind", n.ip,
-		"--state-dir", n.state, "--socket", n.sock, "--raft-timeout-scale", "0.1", "--log-level", "debug"))
+	n.p = startProc(owner, nsCommand(context.Background(), ns, bins.weft, "daemon", "--bind", n.ip,
+		"--state-dir", n.state, "--socket", n.sock, "--raft-timeout-scale", "0.25", "--log-level", "debug"))
 	deadline := time.Now().Add(20 * time.Second)
 	for {
-		if _, err := weftCLI(n, "peer", "status"); err == nil {
+		if out, err := weftCLI(n, "peer", "status", "--json"); err == nil && strings.Contains(out, n.ip) {
 			return
 		}
 		if time.Now().After(deadline) {
@@ -108,10 +109,11 @@ func dialNFSInNS(ctx context.Context, ns, addr string) (*nfstest.Client, error) 
 func TestDaemonCluster(t *testing.T) {
 	ns := newNetNS(t)
 	dir := t.TempDir()
+	top := t
 	nodes := make([]*daemonNode, 3)
 	for i := range nodes {
 		nodes[i] = &daemonNode{ip: fmt.Sprintf("127.0.0.%d", i+1), state: filepath.Join(dir, fmt.Sprintf("state%d", i+1)), sock: filepath.Join(dir, fmt.Sprintf("weft%d.sock", i+1))}
-		nodes[i].start(t, ns)
+		nodes[i].start(t, t, ns)
 	}
 	a, b, c := nodes[0], nodes[1], nodes[2]
 	for _, n := range nodes[1:] {
@@ -142,7 +144,13 @@ func TestDaemonCluster(t *testing.T) {
 		}
 		return n.ip + ":" + p
 	}
-	if _, err := weftCLI(a, "volume", "create", "rv", "replica", "3", brick(a, "r"), brick(b, "r"), brick(c, "r")); err != nil {
+	rv := []string{brick(a, "r"), brick(b, "r"), brick(c, "r")}
+	for _, n := range nodes { // root is squashed to nobody over NFS: let it write
+		if err := os.Chmod(filepath.Join(dir, "bricks", n.ip, "r"), 0o777); err != nil {
+			t.Fatal(err)
+		}
+	}
+	if _, err := weftCLI(a, append([]string{"volume", "create", "rv", "replica", "3"}, rv...)...); err != nil {
 		t.Fatal(err)
 	}
 
@@ -259,7 +267,7 @@ func TestDaemonCluster(t *testing.T) {
 
 	t.Run("RestartKeepsState", func(t *testing.T) {
 		b.p.stop(5 * time.Second)
-		b.start(t, ns)
+		b.start(t, top, ns)
 		var vs []api.VolumeInfo
 		cliJSON(t, b, &vs, "volume", "info")
 		if len(vs) != 1 || vs[0].Name != "rv" || vs[0].Status != "Started" || len(vs[0].Bricks) != 3 {
@@ -270,9 +278,10 @@ func TestDaemonCluster(t *testing.T) {
 	t.Run("DownNodeCatchesUp", func(t *testing.T) {
 		c.p.stop(5 * time.Second)
 		if _, err := weftCLI(a, "volume", "set", "rv", "network.ping-timeout", "20"); err != nil {
-			t.Fatal(err)
+			out, _ := weftCLI(a, "peer", "status")
+			t.Fatalf("%v\npeers:\n%s\nlog of %s:\n%s\nlog of %s:\n%s", err, out, a.ip, tail(a.p.log(), 40), b.ip, tail(b.p.log(), 40))
 		}
-		c.start(t, ns)
+		c.start(t, top, ns)
 		eventually(t, 20*time.Second, "the restarted node sees the option", func() bool {
 			var vs []api.VolumeInfo
 			cliJSON(t, c, &vs, "volume", "info", "rv")
@@ -320,4 +329,12 @@ func TestDaemonCluster(t *testing.T) {
 			t.Errorf("failed commands changed the volumes:\n%s\n→\n%s", before, after)
 		}
 	})
+}
+
+func tail(s string, n int) string {
+	lines := strings.Split(s, "\n")
+	if len(lines) > n {
+		lines = lines[len(lines)-n:]
+	}
+	return strings.Join(lines, "\n")
 }

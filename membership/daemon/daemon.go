@@ -43,6 +43,8 @@ type Daemon struct {
 	ml     *memberlist.Memberlist
 	joinMu sync.Mutex // serialises probes and joins
 
+	startIndex uint64 // the last log index found on disk at start
+
 	sup       *supervisor
 	unixSrv   *http.Server
 	tcpSrv    *http.Server
@@ -180,6 +182,7 @@ func (d *Daemon) Start(ctx context.Context) error {
 		d.cancel()
 		return err
 	}
+	d.catchUp(ctx)
 	d.sup = newSupervisor(d)
 	if err := d.startAPI(); err != nil {
 		d.Close()
@@ -192,6 +195,21 @@ func (d *Daemon) Start(ctx context.Context) error {
 	d.log.Info("daemon started", zap.String("node", d.local.NodeID), zap.String("address", d.cfg.Advertise),
 		zap.Int("mgmt-port", d.cfg.MgmtPort), zap.String("socket", d.cfg.Socket), zap.String("state-dir", d.cfg.StateDir))
 	return nil
+}
+
+// catchUp waits (at most 10 s, or until ctx ends) until raft has applied the entries found in
+// the log at start, so that the API does not answer from an empty state after a restart.
+// Entries after the last snapshot are applied once a leader confirms them: a node that cannot
+// reach a majority serves its last snapshot after the wait.
+func (d *Daemon) catchUp(ctx context.Context) {
+	deadline := time.Now().Add(10 * time.Second)
+	for {
+		r := d.raft()
+		if r == nil || r.AppliedIndex() >= d.startIndex || time.Now().After(deadline) || ctx.Err() != nil {
+			return
+		}
+		time.Sleep(20 * time.Millisecond)
+	}
 }
 
 // startRaft opens the log and starts raft. A node without raft state bootstraps a one-member
@@ -223,6 +241,7 @@ func (d *Daemon) startRaft(joining bool) error {
 		return fmt.Errorf("daemon: raft transport on port %d: %w", d.cfg.RaftPort, err)
 	}
 	rc := store.RaftConfig(d.local.NodeID, d.cfg.RaftTimeoutScale, logOut)
+	d.startIndex, _ = lg.LastIndex()
 	has, err := raft.HasExistingState(lg, lg, snaps)
 	if err != nil {
 		trans.Close()
@@ -440,6 +459,11 @@ var ErrNoLeader = errors.New("the cluster has no leader (are a majority of the p
 // leader), retrying while the cluster elects one. A rejection by the state machine is
 // returned as is.
 func (d *Daemon) apply(ctx context.Context, c *store.Command) (*store.Result, error) {
+	if c.ReqID == "" {
+		c.ReqID = newUUID()
+	}
+	ctx, cancel := context.WithTimeout(ctx, 30*time.Second)
+	defer cancel()
 	for {
 		r := d.raft()
 		if r == nil {

@@ -52,6 +52,9 @@ type Command struct {
 	// ExpectVersion, when non-zero, makes the command fail unless the volume's Version is
 	// still this (the operation was validated against that version).
 	ExpectVersion uint64 `json:"expect_version,omitempty"`
+	// ReqID identifies one request: a command logged twice under the same id (a retry after a
+	// leader change that had in fact committed the first attempt) gets the first outcome.
+	ReqID string `json:"req_id,omitempty"`
 }
 
 // Result is what applying a command returns through raft.ApplyFuture.Response.
@@ -118,17 +121,47 @@ func (f *FSM) Apply(l *raft.Log) any {
 	f.mu.Lock()
 	defer f.mu.Unlock()
 	f.index = l.Index
+	if c.ReqID != "" {
+		for _, r := range f.state.Requests {
+			if r.ID == c.ReqID {
+				res := &Result{Err: r.Err}
+				name := c.Name
+				if name == "" && c.Volume != nil {
+					name = c.Volume.Name
+				}
+				if v := f.state.Volumes[name]; v != nil {
+					res.Volume = v.Clone()
+				}
+				return res
+			}
+		}
+	}
 	next := f.state.Clone()
 	vol, err := ApplyCommand(next, &c)
 	if err != nil {
+		f.state.remember(c.ReqID, err.Error())
 		return &Result{Err: err.Error()}
 	}
+	next.remember(c.ReqID, "")
 	f.state = next
 	f.notify()
 	if vol != nil {
 		vol = vol.Clone()
 	}
 	return &Result{Volume: vol}
+}
+
+// maxRequests bounds the request ids remembered for deduplication.
+const maxRequests = 512
+
+func (s *State) remember(id, err string) {
+	if id == "" {
+		return
+	}
+	s.Requests = append(s.Requests, RequestRecord{ID: id, Err: err})
+	if len(s.Requests) > maxRequests {
+		s.Requests = append([]RequestRecord(nil), s.Requests[len(s.Requests)-maxRequests:]...)
+	}
 }
 
 var nameRE = regexp.MustCompile(`^[A-Za-z0-9][A-Za-z0-9_.-]{0,63}$`)

@@ -220,3 +220,25 @@ func (m *memSink) Read(p []byte) (int, error) {
 	m.WriteString(rest)
 	return n, nil
 }
+
+func TestFSMDeduplicatesRetries(t *testing.T) {
+	f := newTestFSM(t)
+	c := &Command{Op: OpVolumeCreate, ReqID: "r1", Volume: &Volume{Name: "v", ID: "i", Replica: 1, Bricks: bricks("127.0.0.1:/a")}}
+	if r := applyLog(f, 10, c); r.Err != "" {
+		t.Fatal(r.Err)
+	}
+	// The same request logged again (a retry after a lost leadership that had committed):
+	// the first outcome, not "already exists".
+	if r := applyLog(f, 11, c); r.Err != "" || r.Volume == nil || r.Volume.Name != "v" {
+		t.Fatalf("retry: %+v", r)
+	}
+	// A different request for the same thing is rejected.
+	c2 := *c
+	c2.ReqID = "r2"
+	if r := applyLog(f, 12, &c2); !strings.Contains(r.Err, "already exists") {
+		t.Fatalf("second request: %+v", r)
+	}
+	if r := applyLog(f, 13, &c2); !strings.Contains(r.Err, "already exists") {
+		t.Fatalf("retry of a rejected request: %+v", r)
+	}
+}

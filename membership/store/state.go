@@ -32,6 +32,14 @@ type State struct {
 	// PortBase and PortRange bound the brick ports handed out (per host).
 	PortBase  int `json:"port_base"`
 	PortRange int `json:"port_range"`
+	// Requests are the latest applied request ids and their outcome (deduplication).
+	Requests []RequestRecord `json:"requests,omitempty"`
+}
+
+// RequestRecord is the outcome of one applied request.
+type RequestRecord struct {
+	ID  string `json:"id"`
+	Err string `json:"err,omitempty"`
 }
 
 // Peer is one node of the cluster.
@@ -128,7 +136,7 @@ func (v *Volume) Layout() string {
 // Clone returns a deep copy.
 func (s *State) Clone() *State {
 	c := &State{ClusterID: s.ClusterID, Secret: s.Secret, PortBase: s.PortBase, PortRange: s.PortRange,
-		Peers: map[string]*Peer{}, Volumes: map[string]*Volume{}}
+		Peers: map[string]*Peer{}, Volumes: map[string]*Volume{}, Requests: append([]RequestRecord(nil), s.Requests...)}
 	for k, p := range s.Peers {
 		pp := *p
 		c.Peers[k] = &pp
