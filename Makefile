@@ -36,7 +36,7 @@ lint:
 	staticcheck $(PKGS)
 
 bench:
-	$(GO) test -run '^$$' -bench . -benchtime 2s -count 1 $(PKGS)
+	@bash integration/scripts/bench.sh
 
 fuzz:
 	@bash integration/scripts/fuzz.sh

@@ -8,8 +8,10 @@ import (
 	"encoding/hex"
 	"fmt"
 	"io"
+	"math/rand/v2"
 	"os"
 	"path/filepath"
+	"strconv"
 	"strings"
 	"testing"
 	"time"
@@ -114,6 +116,7 @@ func TestKernelClientNFSv3(t *testing.T) {
 	if testing.Short() {
 		env["NFILES"], env["BIG_MB"] = "200", "64"
 	}
+	env["SRC"] = makeTree(t, atoi(env["NFILES"]))
 	job := vmJob(t, guestScript(t, "kernel-nfs3.sh", env), ns, 111, 2049, 20048, 32803, 32765)
 	job.Dir = jobParent
 
@@ -162,4 +165,36 @@ func TestKernelClientNFSv3(t *testing.T) {
 		t.Errorf("big file checksum through NFS %s != on the brick %s", got, want)
 	}
 	t.Logf("guest run took %v", res.Elapsed)
+}
+
+// makeTree writes n files of pseudo-random content and sizes (1 B to 20 KB) in 7 directories,
+// one of them nested, for the guest to copy; the guest reads it through the host root share.
+func makeTree(t testing.TB, n int) string {
+	root := filepath.Join(t.TempDir(), "src")
+	rng := rand.New(rand.NewPCG(uint64(n), 7919))
+	for i := 0; i < n; i++ {
+		d := filepath.Join(root, fmt.Sprintf("d%d", i%7))
+		if i%7 == 1 {
+			d = filepath.Join(d, "d2")
+		}
+		if err := os.MkdirAll(d, 0o755); err != nil {
+			t.Fatal(err)
+		}
+		data := make([]byte, (i*7919)%20000+1)
+		for j := range data {
+			data[j] = byte(rng.Uint32())
+		}
+		if err := os.WriteFile(filepath.Join(d, fmt.Sprintf("f%d", i)), data, 0o644); err != nil {
+			t.Fatal(err)
+		}
+	}
+	return root
+}
+
+func atoi(s string) int {
+	n, err := strconv.Atoi(s)
+	if err != nil {
+		panic(err) // test-table constant
+	}
+	return n
 }

@@ -43,14 +43,14 @@ exec $B switch_root /newroot /bin/sh /job/.stage2
 `
 
 // stage2Script runs in the host's root file system (read-only 9p + tmpfs overlay): it prepares
-// /proc, /dev, /tmp and /run, runs the job, records its exit status in the job share and powers
+// /proc, /dev and /run (the host's /tmp stays visible, so tests can hand the guest files there;
+// writes land in the overlay), runs the job, records its exit status in the job share and powers
 // the guest off.
 const stage2Script = `#!/bin/sh
 mount -t proc proc /proc
 mount -t sysfs sys /sys
 mount -t devtmpfs dev /dev 2>/dev/null
 mkdir -p /dev/pts /dev/shm; mount -t devpts devpts /dev/pts; mount -t tmpfs tmpfs /dev/shm
-mount -t tmpfs tmpfs /tmp
 mount -t tmpfs tmpfs /run
 mkdir -p /run/rpcbind /run/lock /var/lib/nfs/sm /var/lib/nfs/sm.bak
 hostname weft-guest
