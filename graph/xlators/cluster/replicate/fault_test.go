@@ -651,5 +651,7 @@ func TestHealDaemonOnChildUp(t *testing.T) {
 			return
 		}
 	}
-	t.Fatalf("daemon did not heal the returned brick within 30s:\n%s", strings.Join(diff, "\n"))
+	sum, err := replicate.HealAll(context.Background(), a)
+	infos, _ := replicate.HealInfo(context.Background(), a)
+	t.Fatalf("daemon did not heal the returned brick within 30s:\n%s\nmanual heal now: %+v %v\nheal info: %+v", strings.Join(diff, "\n"), sum, err, infos)
 }

@@ -242,6 +242,11 @@ func (a *AFR) healInode(ctx context.Context, g graph.GFID, typ int, res *HealRes
 	if !v.needHeal {
 		return nil
 	}
+	if !v.splitBrain && count(v.sinks) == 0 && !a.allPresent(cs) {
+		// Only dirty marks, or blame of a child not here: nothing can be healed now, and the
+		// counters must stay for when every child is back.
+		return nil
+	}
 	sources, sinks, err := a.pickSources(typ, cs, v)
 	if err != nil {
 		res.SplitBrain = append(res.SplitBrain, typName(typ))
@@ -392,10 +397,22 @@ func (a *AFR) favoriteChild(typ int, cs []copyInfo) int {
 	return -1
 }
 
+// allPresent reports whether every child took part in an inspection (has the file).
+func (a *AFR) allPresent(cs []copyInfo) bool {
+	for i := range cs {
+		if !cs[i].present {
+			return false
+		}
+	}
+	return true
+}
+
 // undoPending takes back, on every copy in set, exactly the counters of type typ that the
-// inspection under the lock saw (afr_selfheal_undo_pending): what a concurrent transaction adds
-// afterwards stays.
+// inspection under the lock saw, against the copies in set (afr_selfheal_undo_pending): what a
+// concurrent transaction adds afterwards stays, and so does the blame of a child that did not
+// take part (down). Dirty marks are taken back only when every child took part.
 func (a *AFR) undoPending(ctx context.Context, g graph.GFID, typ int, cs []copyInfo, set []bool) error {
+	all := count(set) == len(set)
 	rs := fan(set, func(i int) (graph.Xdata, error) {
 		if !cs[i].present {
 			return nil, nil
@@ -404,12 +421,16 @@ func (a *AFR) undoPending(ctx context.Context, g graph.GFID, typ int, cs []copyI
 		nonzero := false
 		for j, k := range a.keys {
 			var c [3]int32
-			c[typ] = -cs[i].pending[j][typ]
+			if set[j] && cs[j].present {
+				c[typ] = -cs[i].pending[j][typ]
+			}
 			nonzero = nonzero || c[typ] != 0
 			x[k] = EncodePending(c[0], c[1], c[2])
 		}
 		var d [3]int32
-		d[typ] = -cs[i].dirty[typ]
+		if all {
+			d[typ] = -cs[i].dirty[typ]
+		}
 		nonzero = nonzero || d[typ] != 0
 		x[XattrDirty] = EncodePending(d[0], d[1], d[2])
 		if !nonzero {

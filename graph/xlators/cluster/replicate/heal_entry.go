@@ -75,6 +75,9 @@ func (a *AFR) healEntries(ctx context.Context, g graph.GFID, res *HealResult) er
 	}
 	sources, sinks := v.sources, v.sinks
 	merge := count(sinks) == 0
+	if merge && !a.allPresent(cs) {
+		return nil // blame of a child that is not here, or dirty marks: wait for every child
+	}
 	present := make([]bool, len(cs))
 	for i := range cs {
 		present[i] = cs[i].present

@@ -349,28 +349,40 @@ func (a *AFR) pathOf(g graph.GFID) string {
 }
 
 // RunHealDaemon is the self-heal daemon loop (afr-self-heald.c) for one replicate translator:
-// an index heal every interval, and at once when a child that was down comes back up. It
-// returns when ctx is done.
+// an index heal every interval, at once when a child that was down comes back up, and again
+// within a few seconds while a sweep leaves failures (a brick still reconnecting). It returns
+// when ctx is done.
 func RunHealDaemon(ctx context.Context, a *AFR, interval time.Duration) {
 	if interval <= 0 {
 		interval = 10 * time.Minute
 	}
-	t := time.NewTicker(interval)
-	defer t.Stop()
+	retry := 2 * time.Second
+	if retry > interval {
+		retry = interval
+	}
 	for {
+		wait := interval
 		if count(a.upSet()) >= 2 {
 			sum, err := HealAll(ctx, a)
-			if err != nil && ctx.Err() == nil {
+			switch {
+			case err != nil && ctx.Err() == nil:
 				a.Logger().Warn("index heal", zap.Error(err))
-			} else if sum.Healed > 0 || len(sum.SplitBrain) > 0 {
+				wait = retry
+			case len(sum.Failed) > 0:
+				a.Logger().Info("index heal left failures; retrying", zap.Int("failed", len(sum.Failed)))
+				wait = retry
+			case sum.Healed > 0 || len(sum.SplitBrain) > 0:
 				a.Logger().Info("index heal", zap.Int("scanned", sum.Scanned), zap.Int("healed", sum.Healed), zap.Int("split-brain", len(sum.SplitBrain)))
 			}
 		}
+		t := time.NewTimer(wait)
 		select {
 		case <-ctx.Done():
+			t.Stop()
 			return
 		case <-t.C:
 		case <-a.childCameUp:
+			t.Stop()
 		}
 	}
 }

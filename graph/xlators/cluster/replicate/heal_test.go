@@ -435,3 +435,35 @@ func TestLookupHealsInline(t *testing.T) {
 		}
 	}
 }
+
+// TestHealWhileChildDownKeepsBlame: a heal that runs while the blamed child is still down
+// must not take its blame back (regression: the daemon erased it and the child never healed).
+func TestHealWhileChildDownKeepsBlame(t *testing.T) {
+	ctx := context.Background()
+	leaves := lockedLeaves(t, 3)
+	a := newAFROver(t, map[string]string{"entry-self-heal": "off", "metadata-self-heal": "off", "data-self-heal": "off"}, leaves...)
+	a.Notify(ctx, graph.EventChildDown, leaves[2])
+	d, err := graphtest.Mkdir(ctx, a, graph.RootLoc(), "d")
+	if err != nil {
+		t.Fatal(err)
+	}
+	if _, err := graphtest.WriteFile(ctx, a, graph.RootLoc(), "f", []byte("data")); err != nil {
+		t.Fatal(err)
+	}
+	for _, g := range []graph.GFID{graph.RootGFID, d.GFID} {
+		if _, err := HealFile(ctx, a, g); err != nil {
+			t.Fatal(err)
+		}
+	}
+	if c := pending(t, leaves[0], graph.RootGFID, a.PendingKeys()[2]); c[IdxEntry] == 0 {
+		t.Fatalf("heal with child 2 down took back its entry blame: %v", c)
+	}
+	a.Notify(ctx, graph.EventChildUp, leaves[2])
+	if _, err := HealFull(ctx, a); err != nil {
+		t.Fatal(err)
+	}
+	if diff := diffTrees(tree(t, leaves[0]), tree(t, leaves[2])); diff != "" {
+		t.Fatalf("child 2 after heal:\n%s", diff)
+	}
+	changelogsClean(t, a, leaves)
+}
