@@ -306,8 +306,11 @@ func TestDaemonCluster(t *testing.T) {
 			{"volume", "set", "rv", "storage.directory", "/etc"},
 			{"volume", "reset", "rv", "never-set"},
 			{"volume", "info", "nosuch"},
-			{"volume", "heal", "rv", "info"},
-			{"volume", "rebalance", "rv", "start"},
+			{"volume", "heal", "rv", "bogus"},
+			{"volume", "rebalance", "nosuch", "start"},
+			{"volume", "rebalance", "rv", "sideways"},
+			{"volume", "set", "rv", "server.root-squash", "perhaps"},
+			{"volume", "set", "rv", "nfs.rpc-auth-allow", "10.0.0.0/99"},
 			{"peer", "probe", "127.0.0.9"},
 			{"peer", "detach", "127.0.0.2"},
 		} {

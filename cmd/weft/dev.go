@@ -127,6 +127,12 @@ func devVolume(ctx context.Context, cli *api.Client, dir, host string) error {
 		if err := cli.Do(ctx, http.MethodPost, "/v1/volumes/create", req, nil); err != nil {
 			return err
 		}
+		// A development node: NFS clients from unprivileged ports too (libnfs and test clients
+		// as non-root); root is not squashed (GlusterFS's default).
+		set := &api.SetRequest{Name: "vol", Options: map[string]string{"nfs.ports-insecure": "on"}}
+		if err := cli.Do(ctx, http.MethodPost, "/v1/volumes/set", set, nil); err != nil {
+			return err
+		}
 	} else if vol.Status == "Started" {
 		return nil
 	}
@@ -138,7 +144,7 @@ func devWaitReady(ctx context.Context, cli *api.Client) error {
 	deadline := time.Now().Add(60 * time.Second)
 	var last []api.VolumeStatus
 	for time.Now().Before(deadline) {
-		if err := cli.Do(ctx, http.MethodGet, "/v1/volumes/status?name=vol", nil, &last); err == nil && len(last) == 1 {
+		if err := cli.Do(ctx, http.MethodGet, "/v1/volumes/status?name=vol&heal=0", nil, &last); err == nil && len(last) == 1 {
 			ok := len(last[0].Gateways) == 1 && last[0].Gateways[0].Online
 			for _, b := range last[0].Bricks {
 				ok = ok && b.Online

@@ -263,6 +263,9 @@ func init() {
 				}
 				req.Bricks = bricks
 			}
+			if action == "start" || action == "status" {
+				return removeBrickTask(cmd, &mf, req)
+			}
 			return post("/v1/volumes/remove-brick", req)(cmd)
 		},
 	})
@@ -280,7 +283,8 @@ func init() {
 			return post("/v1/volumes/replace-brick", &api.BrickRequest{Name: args[0], Old: args[1], New: args[2]})(cmd)
 		},
 	})
-	for _, op := range []struct{ name, sub string }{{"rebalance", "start|status|stop"}, {"heal", "info|full"}, {"profile", "start|stop|info"}} {
+	addTaskCommands(vc, &mf)
+	for _, op := range []struct{ name, sub string }{{"profile", "start|stop|info"}} {
 		vc.AddCommand(&cobra.Command{
 			Use:   op.name + " NAME " + op.sub,
 			Short: strings.ToUpper(op.name[:1]) + op.name[1:] + " (not available in this build: the daemon says why)",
@@ -362,9 +366,15 @@ func printStatus(w io.Writer, vs []api.VolumeStatus) {
 		}
 		_ = tw.Flush()
 		if v.HealBacklog == nil {
-			fmt.Fprintln(w, "Heal backlog: unknown (no heal library in this build)")
+			fmt.Fprintln(w, "Heal backlog: -")
 		} else {
 			fmt.Fprintf(w, "Heal backlog: %d\n", *v.HealBacklog)
+		}
+		for _, p := range v.SelfHeal {
+			fmt.Fprintf(w, "Self-heal daemon on %s: online %s, pid %d %s\n", p.Host, yn(p.Online), p.Pid, p.LastErr)
+		}
+		if v.Task != nil {
+			fmt.Fprintln(w, taskLine(v.Task))
 		}
 	}
 }

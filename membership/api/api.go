@@ -120,11 +120,90 @@ type LocalStatus struct {
 
 // VolumeStatus is `weft volume status`.
 type VolumeStatus struct {
-	Name        string          `json:"name"`
-	Status      string          `json:"status"`
-	Bricks      []ProcessStatus `json:"bricks"`
-	Gateways    []ProcessStatus `json:"gateways"`
-	HealBacklog *int            `json:"heal_backlog"` // nil: unknown (no heal library yet)
+	Name     string          `json:"name"`
+	Status   string          `json:"status"`
+	Bricks   []ProcessStatus `json:"bricks"`
+	Gateways []ProcessStatus `json:"gateways"`
+	SelfHeal []ProcessStatus `json:"self_heal,omitempty"`
+	// HealBacklog is the number of files the bricks' indices list as needing heal (nil:
+	// unknown: not a replicated volume, not started, or the bricks could not be asked).
+	HealBacklog *int `json:"heal_backlog"`
+	// Task is the latest rebalance or remove-brick migration of the volume, if any.
+	Task *TaskStatus `json:"task,omitempty"`
+}
+
+// Task states.
+const (
+	TaskRunning   = "running"
+	TaskCompleted = "completed"
+	TaskFailed    = "failed"
+	TaskStopped   = "stopped"
+)
+
+// TaskRequest is `weft volume rebalance NAME start|status|stop` (and the internal task query).
+type TaskRequest struct {
+	Name   string `json:"name"`
+	Action string `json:"action"`
+}
+
+// TaskStatus is the progress of a rebalance or remove-brick data migration, kept in memory by
+// the daemon that runs it (the one the start request reached).
+type TaskStatus struct {
+	Volume   string    `json:"volume"`
+	Kind     string    `json:"kind"` // "rebalance" or "remove-brick"
+	Node     string    `json:"node"` // address of the daemon running it
+	State    string    `json:"state"`
+	Bricks   []string  `json:"bricks,omitempty"` // remove-brick: the bricks being emptied
+	Dirs     int       `json:"dirs"`
+	Scanned  int       `json:"scanned"`
+	Migrated int       `json:"migrated"`
+	Skipped  int       `json:"skipped"`
+	Failed   int       `json:"failed"`
+	Bytes    uint64    `json:"bytes"`
+	Current  string    `json:"current,omitempty"`
+	LastErr  string    `json:"last_error,omitempty"`
+	Error    string    `json:"error,omitempty"` // what stopped the task
+	Started  time.Time `json:"started"`
+	Ended    time.Time `json:"ended,omitempty"`
+}
+
+// TaskReply answers task requests.
+type TaskReply struct {
+	Message string      `json:"message"`
+	Task    *TaskStatus `json:"task,omitempty"`
+}
+
+// HealRequest is `weft volume heal NAME info|full`.
+type HealRequest struct {
+	Name   string `json:"name"`
+	Action string `json:"action"`
+}
+
+// HealEntry is one file needing heal on one brick.
+type HealEntry struct {
+	GFID   string `json:"gfid"`
+	Path   string `json:"path,omitempty"`
+	Status string `json:"status,omitempty"` // "", "split-brain", "possibly healing"
+}
+
+// HealBrick is one brick's heal info.
+type HealBrick struct {
+	Brick   string      `json:"brick"` // the protocol/client name (VOL-client-N) and HOST:/path
+	Up      bool        `json:"up"`
+	Error   string      `json:"error,omitempty"`
+	Entries []HealEntry `json:"entries"`
+}
+
+// HealReply answers heal requests.
+type HealReply struct {
+	Message string      `json:"message"`
+	Bricks  []HealBrick `json:"bricks,omitempty"` // info
+	Pending int         `json:"pending"`          // distinct files needing heal
+	// full:
+	Scanned    int      `json:"scanned,omitempty"`
+	Healed     int      `json:"healed,omitempty"`
+	SplitBrain []string `json:"split_brain,omitempty"`
+	Failed     []string `json:"failed,omitempty"`
 }
 
 // Hello is what a daemon tells a prober about itself (unauthenticated).

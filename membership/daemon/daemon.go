@@ -45,6 +45,9 @@ type Daemon struct {
 
 	startIndex uint64 // the last log index found on disk at start
 
+	tasksMu sync.Mutex
+	tasks   map[string]*task // rebalance / remove-brick migrations run here, by volume
+
 	sup       *supervisor
 	unixSrv   *http.Server
 	tcpSrv    *http.Server
@@ -85,7 +88,7 @@ func New(cfg configs.Daemon, o Options) (*Daemon, error) {
 	if o.Version == "" {
 		o.Version = "dev"
 	}
-	d := &Daemon{cfg: cfg, log: o.Log, exe: o.Executable, version: o.Version, fsm: store.NewFSM()}
+	d := &Daemon{cfg: cfg, log: o.Log, exe: o.Executable, version: o.Version, fsm: store.NewFSM(), tasks: map[string]*task{}}
 	return d, nil
 }
 

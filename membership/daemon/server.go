@@ -173,6 +173,8 @@ func (d *Daemon) cliRoutes() map[string]handler {
 		"POST /v1/volumes/replace-brick": d.hReplaceBrick,
 		"POST /v1/volumes/statedump":     d.hStatedump,
 		"POST /v1/volumes/unsupported":   d.hUnsupported,
+		"POST /v1/volumes/rebalance":     d.hRebalance,
+		"POST /v1/volumes/heal":          d.hHeal,
 		"GET /v1/volfile":                d.hVolfile,
 	}
 }
@@ -185,6 +187,7 @@ func (d *Daemon) peerRoutes() map[string]handler {
 		"POST /v1/internal/check-bricks": d.hInternalCheckBricks,
 		"GET /v1/internal/local-status":  d.hInternalLocalStatus,
 		"POST /v1/internal/statedump":    d.hInternalStatedump,
+		"POST /v1/internal/task":         d.hInternalTask,
 		"GET /v1/volfile":                d.hVolfile,
 	}
 }

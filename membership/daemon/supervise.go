@@ -27,6 +27,7 @@ const (
 	backoffMax   = 30 * time.Second
 	stableRun    = 30 * time.Second // a process that ran this long restarts after backoffMin again
 	stopDeadline = 5 * time.Second
+	shdInterval  = time.Minute // index heal period of the self-heal daemons
 )
 
 // spec is a process the supervisor should run.
@@ -40,7 +41,9 @@ type spec struct {
 	args          []string
 	checkAddr     string // TCP address that accepts connections when the process serves
 	logPath       string
-	generationKey string // args + volfile: a change restarts the process
+	extraPath     string // a second file the process reads (the gateway's export table)
+	extra         string
+	generationKey string // args + volfile + extra: a change restarts the process
 }
 
 // proc is a supervised process: started, watched, restarted with backoff until stopped.
@@ -118,6 +121,7 @@ func (s *supervisor) desired() (map[string]spec, error) {
 		}
 		started = append(started, name)
 		gv := toVolgen(st, v)
+		local := false
 		for i, b := range v.Bricks {
 			if b.PeerID != d.local.NodeID {
 				continue
@@ -139,13 +143,40 @@ func (s *supervisor) desired() (map[string]spec, error) {
 			}
 			sp.args = []string{"brick", "--volfile", sp.volfilePath, "--brick-name", b.Path}
 			out[sp.key] = sp
+			local = true
+		}
+		if local && v.Replica > 1 {
+			// The self-heal daemon of this node (glustershd): index heals on every brick's
+			// return and every interval, over a client graph of the volume.
+			vf, err := volgen.ClientVolfile(gv, p)
+			if err != nil {
+				return nil, err
+			}
+			txt, err := volgen.Text(vf)
+			if err != nil {
+				return nil, err
+			}
+			sp := spec{
+				key: "shd:" + name, kind: "shd", volume: name, host: d.cfg.Advertise,
+				volfilePath: d.path("vols", name, "shd.vol"), volfile: txt,
+				logPath: d.path("logs", "shd-"+name+".log"),
+			}
+			sp.args = []string{"heal", "--volfile", sp.volfilePath, "--interval", shdInterval.String(), "daemon"}
+			out[sp.key] = sp
 		}
 	}
-	if d.cfg.Gateway && len(started) > 0 {
+	var served []string
+	for _, name := range started {
+		if !volgen.NFSDisabled(toVolgen(st, st.Volumes[name])) {
+			served = append(served, name)
+		}
+	}
+	if d.cfg.Gateway && len(served) > 0 {
 		// One gateway per node; it serves one volume (the gateway takes one client graph):
-		// the first started volume by name.
-		name := started[0]
-		vf, err := volgen.ClientVolfile(toVolgen(st, st.Volumes[name]), p)
+		// the first started volume by name whose nfs.disable is off.
+		name := served[0]
+		gv := toVolgen(st, st.Volumes[name])
+		vf, err := volgen.ClientVolfile(gv, p)
 		if err != nil {
 			return nil, err
 		}
@@ -160,8 +191,9 @@ func (s *supervisor) desired() (map[string]spec, error) {
 			volfilePath: d.path("vols", name, "client.vol"), volfile: txt,
 			checkAddr: hostPort(check, d.cfg.NFSPort),
 			logPath:   d.path("logs", "gateway.log"),
+			extraPath: d.path("vols", name, "exports.json"), extra: exportsJSON(volgen.Exports(gv)),
 		}
-		sp.args = []string{"gateway", "--volfile", sp.volfilePath, "--export", "/" + name, "--volume", name,
+		sp.args = []string{"gateway", "--volfile", sp.volfilePath, "--export-config", sp.extraPath, "--volume", name,
 			"--secret-file", d.path("secret"), "--nfs-port", strconv.Itoa(d.cfg.NFSPort),
 			"--mount-port", strconv.Itoa(d.cfg.MountPort), "--portmap-port", strconv.Itoa(d.cfg.PortmapPort),
 			"--state-dir", d.path("gateway")}
@@ -171,7 +203,7 @@ func (s *supervisor) desired() (map[string]spec, error) {
 		out[sp.key] = sp
 	}
 	for k, sp := range out {
-		sp.generationKey = strings.Join(sp.args, "\x00") + "\x00" + sp.volfile
+		sp.generationKey = strings.Join(sp.args, "\x00") + "\x00" + sp.volfile + "\x00" + sp.extra
 		out[k] = sp
 	}
 	return out, nil
@@ -212,6 +244,9 @@ func (s *supervisor) reconcile() {
 		err := os.MkdirAll(filepath.Dir(sp.volfilePath), 0o700)
 		if err == nil {
 			err = store.WriteFileAtomic(sp.volfilePath, []byte(sp.volfile), 0o600)
+		}
+		if err == nil && sp.extraPath != "" {
+			err = store.WriteFileAtomic(sp.extraPath, []byte(sp.extra), 0o600)
 		}
 		if err != nil {
 			s.log.Error("writing volfile; retrying later", zap.String("process", k), zap.Error(err))
@@ -345,7 +380,7 @@ func (s *supervisor) status() api.LocalStatus {
 			Pid: p.pid, Restarts: p.restarts, LastErr: p.lastErr}
 		running := p.running
 		p.mu.Unlock()
-		st.Online = running && online(p.spec.checkAddr)
+		st.Online = running && (p.spec.checkAddr == "" || online(p.spec.checkAddr))
 		out.Processes = append(out.Processes, st)
 	}
 	return out

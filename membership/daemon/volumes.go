@@ -2,6 +2,7 @@ package daemon
 
 import (
 	"context"
+	"encoding/json"
 	"errors"
 	"fmt"
 	"io"
@@ -369,12 +370,19 @@ func (d *Daemon) hStatus(ctx context.Context, r *http.Request, _ []byte) (any, e
 		for _, p := range st.PeerList() {
 			if ls := locals[p.ID]; ls != nil {
 				for _, gp := range ls.Processes {
-					if gp.Kind == "gateway" && gp.Volume == n {
+					switch {
+					case gp.Kind == "gateway" && gp.Volume == n:
 						vs.Gateways = append(vs.Gateways, gp)
+					case gp.Kind == "shd" && gp.Volume == n:
+						vs.SelfHeal = append(vs.SelfHeal, gp)
 					}
 				}
 			}
 		}
+		if r.URL.Query().Get("heal") != "0" {
+			vs.HealBacklog = d.healBacklog(ctx, st, v)
+		}
+		vs.Task = d.findTask(ctx, n)
 		out = append(out, vs)
 	}
 	return out, nil
@@ -408,7 +416,7 @@ func (d *Daemon) hAddBrick(ctx context.Context, _ *http.Request, body []byte) (a
 	if err != nil {
 		return nil, fmt.Errorf("volume add-brick: %w", err)
 	}
-	return api.Message{Message: "volume add-brick: success (existing directories keep their layout until a rebalance, which this build cannot run yet)", Volume: res.Volume}, nil
+	return api.Message{Message: "volume add-brick: success (existing directories keep their layout until: weft volume rebalance " + req.Name + " start)", Volume: res.Volume}, nil
 }
 
 func (d *Daemon) hRemoveBrick(ctx context.Context, _ *http.Request, body []byte) (any, error) {
@@ -434,15 +442,51 @@ func (d *Daemon) hRemoveBrick(ctx context.Context, _ *http.Request, body []byte)
 		if v.RemoveBrick == nil {
 			return nil, fmt.Errorf("volume remove-brick status: no remove-brick in progress on %s", req.Name)
 		}
-		return api.Message{Message: fmt.Sprintf("remove-brick %s: %s", strings.Join(v.RemoveBrick.Bricks, " "), v.RemoveBrick.Status)}, nil
+		t := d.findTask(ctx, req.Name)
+		if t == nil || t.Kind != "remove-brick" {
+			return api.TaskReply{Message: fmt.Sprintf("remove-brick %s: started, but no migration task is known (its daemon restarted?): run start again", strings.Join(v.RemoveBrick.Bricks, " "))}, nil
+		}
+		return api.TaskReply{Message: fmt.Sprintf("remove-brick %s: %s", strings.Join(v.RemoveBrick.Bricks, " "), t.State), Task: t}, nil
 	case "start":
-		return nil, errors.New("volume remove-brick start: data migration needs cluster/distribute's Migrate, which this build lacks; use 'remove-brick ... force' to drop the bricks without migrating their files")
+		if v.Status != store.StatusStarted {
+			return nil, fmt.Errorf("volume remove-brick start: volume %s is not started (data can only be migrated off running bricks; use force)", req.Name)
+		}
+		if t := d.findTask(ctx, req.Name); t != nil && t.State == api.TaskRunning {
+			return nil, fmt.Errorf("volume remove-brick start: a %s of %s is running on %s", t.Kind, req.Name, t.Node)
+		}
+		if v.RemoveBrick == nil {
+			if _, err := store.ApplyCommand(st.Clone(), &store.Command{Op: store.OpRemoveBrickStart, Name: req.Name, Bricks: bricks}); err != nil {
+				return nil, fmt.Errorf("volume remove-brick start: %w", err)
+			}
+			if _, err := do(store.OpRemoveBrickStart); err != nil {
+				return nil, fmt.Errorf("volume remove-brick start: %w", err)
+			}
+		} else if !sameBricks(v.RemoveBrick.Bricks, bricks) {
+			return nil, fmt.Errorf("volume remove-brick start: a remove-brick of %s is already in progress", strings.Join(v.RemoveBrick.Bricks, " "))
+		}
+		t, err := d.startRemoveBrick(ctx, req.Name)
+		if err != nil {
+			return nil, fmt.Errorf("volume remove-brick start: %w (the remove-brick stays recorded: run start again, or stop it)", err)
+		}
+		return api.TaskReply{Message: "volume remove-brick start: success: migrating data off " + strings.Join(t.Bricks, " ") + " (check with status, then commit)", Task: t}, nil
 	case "stop":
+		if _, err := d.stopTask(ctx, req.Name); err != nil {
+			return nil, fmt.Errorf("volume remove-brick stop: %w", err)
+		}
 		if _, err := do(store.OpRemoveBrickStop); err != nil {
 			return nil, fmt.Errorf("volume remove-brick stop: %w", err)
 		}
-		return api.Message{Message: "volume remove-brick stop: success"}, nil
+		return api.Message{Message: "volume remove-brick stop: success (files already migrated stay where they went)"}, nil
 	case "commit":
+		if v.RemoveBrick != nil {
+			t := d.findTask(ctx, req.Name)
+			switch {
+			case t == nil || t.Kind != "remove-brick":
+				return nil, fmt.Errorf("volume remove-brick commit: no completed migration of %s is known: run remove-brick start (or use force to drop the files)", req.Name)
+			case t.State != api.TaskCompleted:
+				return nil, fmt.Errorf("volume remove-brick commit: the migration is %s (%s): wait for it or run start again (force drops the files)", t.State, t.Error)
+			}
+		}
 		res, err := do(store.OpRemoveBrickCommit)
 		if err != nil {
 			return nil, fmt.Errorf("volume remove-brick commit: %w", err)
@@ -537,9 +581,7 @@ func (d *Daemon) hUnsupported(_ context.Context, r *http.Request, body []byte) (
 		return nil, fmt.Errorf("volume %s: %w", req.Action, err)
 	}
 	why := map[string]string{
-		"rebalance": "cluster/distribute has no FixLayout/Migrate library in this build",
-		"heal":      "cluster/replicate and its heal library are not in this build",
-		"profile":   "brick io-stats counters are not yet collected by the daemon (use statedump)",
+		"profile": "brick io-stats counters are not yet collected by the daemon (use statedump)",
 	}[strings.Fields(req.Action + " x")[0]]
 	if why == "" {
 		why = "unknown operation"
@@ -575,4 +617,32 @@ func (d *Daemon) hVolfile(_ context.Context, r *http.Request, _ []byte) (any, er
 		}
 	}
 	return nil, fmt.Errorf("volume %s has no brick %s", v.Name, brick)
+}
+
+func sameBricks(a []string, b []store.Brick) bool {
+	if len(b) == 0 {
+		return true // start again without naming the bricks
+	}
+	if len(a) != len(b) {
+		return false
+	}
+	names := make([]string, len(b))
+	for i, x := range b {
+		names[i] = x.String()
+	}
+	sort.Strings(names)
+	for i := range a {
+		if a[i] != names[i] {
+			return false
+		}
+	}
+	return true
+}
+
+func mustJSON(v any) []byte {
+	b, err := json.Marshal(v)
+	if err != nil {
+		panic(err) // only our own request types are marshalled
+	}
+	return b
 }

@@ -20,6 +20,7 @@ const (
 	TypeClient     = "protocol/client"
 	TypeReplicate  = "cluster/replicate"
 	TypeDistribute = "cluster/distribute"
+	TypeIndex      = "features/index"
 )
 
 // PerformanceOrder is the order of performance translators in the client graph, top-down
@@ -184,6 +185,12 @@ func contains(ss []string, s string) bool {
 // performance translator switch) of the volume's graphs and the value parses under every
 // target's spec.
 func CheckOption(v *Volume, key, value string, p Params) error {
+	if o, ok := DaemonOptions[key]; ok {
+		if err := o.Check(value); err != nil {
+			return fmt.Errorf("option %s %q: %w", key, value, err)
+		}
+		return nil
+	}
 	if t, ok := perfToggle(key, &p); ok {
 		if _, err := graph.ParseBool(value); err != nil {
 			return fmt.Errorf("option %s %q: switches %s: %w", key, value, t, err)
@@ -212,7 +219,7 @@ func (v *Volume) optionsFor(typ string, p *Params) (map[string]string, error) {
 	}
 	sort.Strings(keys)
 	for _, k := range keys {
-		if _, ok := perfToggle(k, p); ok {
+		if _, ok := perfToggle(k, p); ok || IsDaemonOption(k) {
 			continue
 		}
 		tgs, err := v.resolve(k, p)
@@ -312,12 +319,22 @@ func BrickVolfile(v *Volume, i int, p Params) (*volfile.Volfile, error) {
 	if p.Secret != "" {
 		srv["auth.secret"] = p.Secret
 	}
-	vf := &volfile.Volfile{Volumes: []*volfile.Volume{
+	vols := []*volfile.Volume{
 		vol(v.Name+"-posix", TypePosix, posix),
 		vol(v.Name+"-locks", TypeLocks, locks, v.Name+"-posix"),
-		vol(b.Path, TypeIOStats, stats, v.Name+"-locks"),
-		vol(v.Name+"-server", TypeServer, srv, b.Path),
-	}}
+	}
+	below := v.Name + "-locks"
+	if v.replica() > 1 {
+		// Replicated bricks keep the xattrop/dirty indices the self-heal daemon sweeps
+		// (GlusterFS places features/index on every brick; it matters only under replicate).
+		vols = append(vols, vol(v.Name+"-index", TypeIndex, map[string]string{
+			"index-base":                b.Path + "/.glusterfs/indices",
+			"xattrop-pending-watchlist": "trusted.afr." + v.Name + "-",
+		}, below))
+		below = v.Name + "-index"
+	}
+	vols = append(vols, vol(b.Path, TypeIOStats, stats, below), vol(v.Name+"-server", TypeServer, srv, b.Path))
+	vf := &volfile.Volfile{Volumes: vols}
 	return vf, vf.Validate()
 }
 
