@@ -556,17 +556,13 @@ func (r *req) create() error {
 	if sa.setMode {
 		perm = sa.mode & 07777
 	}
-	// UNCHECKED on an existing file opens it; find out first, then create exclusively so that
-	// a concurrent creator is detected as "existed" too.
+	// Create exclusively; UNCHECKED on an existing name (EEXIST) then looks the file up and
+	// opens it. Linux sends UNCHECKED for every open(O_CREAT) without O_EXCL, almost always for
+	// a new name (its VFS looked the name up first), so creating first saves a lookup per file.
 	existed := false
 	var obj graph.Iatt
 	var rep graph.EntryReply
-	if mode == Unchecked {
-		if lrep, lerr := r.s.top.Lookup(r.ctx, loc, nil); lerr == nil {
-			obj, existed = lrep.Stat, true
-		}
-	}
-	if !existed {
+	{
 		flags := unix.O_CREAT | unix.O_EXCL | unix.O_RDWR
 		fd := graph.NewFD(nil, graph.GFID{}, flags)
 		var err error
@@ -588,6 +584,10 @@ func (r *req) create() error {
 	if existed {
 		if obj.IsDir() {
 			return r.statusWcc(nfsstat.NFS3ERR_ISDIR, &dir, nil)
+		}
+		if !obj.IsReg() {
+			// A symlink, device or FIFO of that name: not a file to open (Linux nfsd: EXIST).
+			return r.statusWcc(nfsstat.NFS3ERR_EXIST, &dir, &dir)
 		}
 		// An existing file only gets its size set (Linux nfsd does the same).
 		if sa.setSize {

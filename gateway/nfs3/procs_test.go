@@ -391,3 +391,43 @@ func (s *relSink) Write(p []byte) (int, error) { return len(p), nil }
 func (s *relSink) AppendOpaquePayload(_ []byte, release func()) {
 	s.rels = append(s.rels, release)
 }
+
+// TestUncheckedCreate: UNCHECKED CREATE of a new name creates it; of an existing regular file
+// it succeeds with that file, applying only the size; of a directory it is ISDIR and of a
+// symlink EXIST; GUARDED of an existing name is EXIST.
+func TestUncheckedCreate(t *testing.T) {
+	e := newEnv(t, nil)
+	unchecked := func(name string, size int) (uint32, []byte, fattr) {
+		sa := []any{false, false, false, false, 0, 0}
+		if size >= 0 {
+			sa = []any{false, false, false, true, uint64(size), 0, 0}
+		}
+		st, fh, a, _ := parse(e.call(t, ProcCreate, args(cat([]any{e.root, name, Unchecked}, sa)...), nil)).created()
+		return st, fh, a
+	}
+	st, fh1, _ := unchecked("f", -1)
+	if st != 0 || fh1 == nil {
+		t.Fatalf("UNCHECKED CREATE of a new name: %d", st)
+	}
+	e.call(t, ProcWrite, args(fh1, uint64(0), 5, FileSync, []byte("hello")), nil)
+	st, fh2, a := unchecked("f", -1)
+	if st != 0 || !bytes.Equal(fh1, fh2) || a.size != 5 {
+		t.Fatalf("UNCHECKED CREATE of an existing file: status %d, same handle %v, size %d", st, bytes.Equal(fh1, fh2), a.size)
+	}
+	if st, _, a = unchecked("f", 2); st != 0 || a.size != 2 {
+		t.Fatalf("UNCHECKED CREATE with size 2 of an existing file: status %d size %d", st, a.size)
+	}
+	e.mkdir(t, e.root, "d", 0o755, nil)
+	if st, _, _ = unchecked("d", -1); st != uint32(nfsstat.NFS3ERR_ISDIR) {
+		t.Fatalf("UNCHECKED CREATE over a directory: %d", st)
+	}
+	if st, _, _, _ := parse(e.call(t, ProcSymlink, args(cat([]any{e.root, "ln"}, sattrMode(-1), []any{"f"})...), nil)).created(); st != 0 {
+		t.Fatalf("SYMLINK: %d", st)
+	}
+	if st, _, _ = unchecked("ln", -1); st != uint32(nfsstat.NFS3ERR_EXIST) {
+		t.Fatalf("UNCHECKED CREATE over a symlink: %d", st)
+	}
+	if st, _, _, _ := parse(e.call(t, ProcCreate, args(cat([]any{e.root, "f", Guarded}, sattrMode(0o644))...), nil)).created(); st != uint32(nfsstat.NFS3ERR_EXIST) {
+		t.Fatalf("GUARDED CREATE of an existing file: %d", st)
+	}
+}

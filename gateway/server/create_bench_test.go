@@ -20,7 +20,8 @@ import (
 //	posix-create      the leaf alone: Create + Flush + release of the FD (what CREATE needs)
 //	graph-calls       every graph call the gateway makes for it: Stat(dir), Create, Flush, release
 //	nfs3-dispatch     the NFSv3 procedure in process: decoding, handle MAC check, export check,
-//	                  the graph calls, encoding (no RPC, no DRC)
+//	                  the graph calls, encoding (no RPC, no DRC); -unchecked: UNCHECKED (Linux's
+//	                  open(O_CREAT)) instead of GUARDED
 //	drc               the duplicate request cache's Begin+Finish alone (with its CRC and copy)
 //	rpc-loopback      the whole call over TCP on loopback: client encoding, RPC, DRC, dispatch
 //
@@ -73,18 +74,19 @@ func BenchmarkCreateBreakdown(b *testing.B) {
 			}
 		}
 	})
+	how := uint32(nfs3.Guarded)
 	args := func(dirFH []byte, name string) []byte {
 		w := xdr.NewWriter(nil)
 		w.Opaque(dirFH)
 		w.String(name)
-		w.Uint32(nfs3.Guarded)
+		w.Uint32(how)
 		for _, v := range []uint32{1, 0o644, 0, 0, 0, 0, 0} { // sattr3: mode only
 			w.Uint32(v)
 		}
 		return w.Bytes()
 	}
-	b.Run("nfs3-dispatch", func(b *testing.B) {
-		dir := mk(b, fmt.Sprintf("d%d", b.N))
+	dispatch := func(b *testing.B, prefix string) {
+		dir := mk(b, fmt.Sprintf("%s%d", prefix, b.N))
 		dirFH := env.Gateway.NFS().Handles().Encode(env.Gateway.NFS().Exports().Exports()[0].ID, dir)
 		addr := netip.MustParseAddrPort("127.0.0.1:1000")
 		w := xdr.NewWriter(nil)
@@ -95,6 +97,12 @@ func BenchmarkCreateBreakdown(b *testing.B) {
 				b.Fatalf("CREATE: %v %x", err, w.Head()[:4])
 			}
 		}
+	}
+	b.Run("nfs3-dispatch", func(b *testing.B) { dispatch(b, "d") })
+	b.Run("nfs3-dispatch-unchecked", func(b *testing.B) {
+		how = nfs3.Unchecked
+		defer func() { how = nfs3.Guarded }()
+		dispatch(b, "u")
 	})
 	b.Run("drc", func(b *testing.B) {
 		d := drc.New(8192)
