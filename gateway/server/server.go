@@ -228,10 +228,20 @@ func (g *Gateway) registerWith(ctx context.Context, addr string) error {
 	if _, err := cl.Call(dctx, portmap.Program, portmap.Version, portmap.ProcNull, nil, rpc.NoAuth); err != nil {
 		return err
 	}
-	for _, m := range g.mappings() {
+	// UNSET removes every protocol of a (prog, vers): clear each pair once, then SET all the
+	// mappings (MOUNT has a TCP and a UDP one per version).
+	ms := g.mappings()
+	unset := map[[2]uint32]bool{}
+	for _, m := range ms {
+		if unset[[2]uint32{m.Prog, m.Vers}] {
+			continue
+		}
+		unset[[2]uint32{m.Prog, m.Vers}] = true
 		if _, err := cl.Call(dctx, portmap.Program, portmap.Version, portmap.ProcUnset, m.Encode(), rpc.NoAuth); err != nil {
 			return err
 		}
+	}
+	for _, m := range ms {
 		res, err := cl.Call(dctx, portmap.Program, portmap.Version, portmap.ProcSet, m.Encode(), rpc.NoAuth)
 		if err != nil {
 			return err
