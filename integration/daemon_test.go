@@ -145,12 +145,12 @@ func TestDaemonCluster(t *testing.T) {
 		return n.ip + ":" + p
 	}
 	rv := []string{brick(a, "r"), brick(b, "r"), brick(c, "r")}
-	for _, n := range nodes { // root is squashed to nobody over NFS: let it write
-		if err := os.Chmod(filepath.Join(dir, "bricks", n.ip, "r"), 0o777); err != nil {
-			t.Fatal(err)
-		}
-	}
 	if _, err := weftCLI(a, append([]string{"volume", "create", "rv", "replica", "3"}, rv...)...); err != nil {
+		t.Fatal(err)
+	}
+	// The test's NFS clients use unprivileged source ports (GlusterFS's default refuses them);
+	// root is not squashed by default, so root creates files in the 0755 volume root.
+	if _, err := weftCLI(a, "volume", "set", "rv", "nfs.ports-insecure", "on"); err != nil {
 		t.Fatal(err)
 	}
 
@@ -229,7 +229,15 @@ func TestDaemonCluster(t *testing.T) {
 		if err != nil || st != 0 {
 			t.Fatalf("mount via %s: %v %v", a.ip, st, err)
 		}
-		fh, err := c1.CreateFH(ctx, root, "hello.txt", 0o644)
+		// A gateway answers as soon as it listens; its bricks may still be connecting (EROFS
+		// below quorum): retry for a few seconds as a client would.
+		var fh []byte
+		for i := 0; i < 50; i++ {
+			if fh, err = c1.CreateFH(ctx, root, "hello.txt", 0o644); err == nil || !strings.Contains(err.Error(), "status 30") {
+				break
+			}
+			time.Sleep(100 * time.Millisecond)
+		}
 		if err != nil {
 			t.Fatalf("create: %v", err)
 		}
@@ -332,6 +340,10 @@ func TestDaemonCluster(t *testing.T) {
 			t.Errorf("failed commands changed the volumes:\n%s\n→\n%s", before, after)
 		}
 	})
+
+	cl := &cluster{ns: ns, dir: dir, top: top, nodes: nodes, brick: brick}
+	t.Run("KillNodeDuringWrites", func(t *testing.T) { testKillNodeDuringWrites(t, cl) })
+	t.Run("AddBrickRebalance", func(t *testing.T) { testAddBrickRebalance(t, cl) })
 }
 
 func tail(s string, n int) string {

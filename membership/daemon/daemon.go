@@ -486,6 +486,7 @@ func (d *Daemon) apply(ctx context.Context, c *store.Command) (*store.Result, er
 				var res store.Result
 				err := api.PeerClient(p.MgmtAddr(), d.secret(), 15*time.Second).Do(ctx, http.MethodPost, "/v1/internal/apply", &api.ApplyRequest{Command: *c}, &res)
 				if err == nil {
+					d.waitApplied(ctx, res.Index)
 					return &res, res.Error()
 				}
 				var ne net.Error
@@ -503,6 +504,27 @@ func (d *Daemon) apply(ctx context.Context, c *store.Command) (*store.Result, er
 }
 
 var errNotLeader = errors.New("not the leader")
+
+// waitApplied waits (at most 5 s) until this node's state machine has applied log index i, so
+// a command forwarded to the leader is visible to the next request on this node.
+func (d *Daemon) waitApplied(ctx context.Context, i uint64) {
+	if i == 0 {
+		return
+	}
+	deadline := time.After(5 * time.Second)
+	for {
+		if _, idx := d.fsm.State(); idx >= i {
+			return
+		}
+		select {
+		case <-ctx.Done():
+			return
+		case <-deadline:
+			return
+		case <-time.After(10 * time.Millisecond):
+		}
+	}
+}
 
 // Close stops supervision (brick and gateway processes are stopped), the API, gossip and raft.
 func (d *Daemon) Close() error {

@@ -43,6 +43,7 @@ type spec struct {
 	logPath       string
 	extraPath     string // a second file the process reads (the gateway's export table)
 	extra         string
+	restartKey    string // changing it restarts the process
 	generationKey string // args + volfile + extra: a change restarts the process
 }
 
@@ -193,6 +194,11 @@ func (s *supervisor) desired() (map[string]spec, error) {
 			logPath:   d.path("logs", "gateway.log"),
 			extraPath: d.path("vols", name, "exports.json"), extra: exportsJSON(volgen.Exports(gv)),
 		}
+		if rb := st.Volumes[name].RemoveBrick; rb != nil && rb.LayoutEpoch > 0 {
+			// Restart after a remove-brick rewrote the layouts: the gateway must not keep
+			// creating files on the bricks being emptied from layouts it cached.
+			sp.restartKey = fmt.Sprintf("remove-brick layout %d", rb.LayoutEpoch)
+		}
 		sp.args = []string{"gateway", "--volfile", sp.volfilePath, "--export-config", sp.extraPath, "--volume", name,
 			"--secret-file", d.path("secret"), "--nfs-port", strconv.Itoa(d.cfg.NFSPort),
 			"--mount-port", strconv.Itoa(d.cfg.MountPort), "--portmap-port", strconv.Itoa(d.cfg.PortmapPort),
@@ -203,7 +209,7 @@ func (s *supervisor) desired() (map[string]spec, error) {
 		out[sp.key] = sp
 	}
 	for k, sp := range out {
-		sp.generationKey = strings.Join(sp.args, "\x00") + "\x00" + sp.volfile + "\x00" + sp.extra
+		sp.generationKey = strings.Join(sp.args, "\x00") + "\x00" + sp.volfile + "\x00" + sp.extra + "\x00" + sp.restartKey
 		out[k] = sp
 	}
 	return out, nil

@@ -495,31 +495,44 @@ func (d *Daemon) startRemoveBrick(ctx context.Context, name string) (*api.TaskSt
 		if err != nil {
 			return err
 		}
-		g2, dht2, err := d.clientGraph(ctx, st, v, 10*time.Second)
-		if err != nil {
+		// Gateways restart to drop the layouts they cached; wait for them.
+		before := d.gatewayPids(ctx, name)
+		if _, err := d.apply(ctx, &store.Command{Op: store.OpRemoveBrickLayout, Name: name}); err != nil {
 			return err
 		}
-		defer g2.Fini()
-		if err := migrateAll(ctx, dht2, t); err != nil {
-			return err
-		}
+		d.waitGatewaysRestarted(ctx, name, before, 30*time.Second)
 		idx := make([]int, 0, len(removed))
 		for i := range removed {
 			idx = append(idx, i)
 		}
 		sort.Ints(idx)
 		var left []string
-		for _, i := range idx {
-			l, err := leftOn(ctx, dht2, i)
+		for pass := 0; pass < 3; pass++ { // files created meanwhile from stale layouts: again
+			g2, dht2, err := d.clientGraph(ctx, st, v, 10*time.Second)
 			if err != nil {
-				return fmt.Errorf("checking %s: %w", dht2.SubvolName(i), err)
+				return err
 			}
-			left = append(left, l...)
+			err = migrateAll(ctx, dht2, t)
+			left = nil
+			for _, i := range idx {
+				if err != nil {
+					break
+				}
+				var l []string
+				if l, err = leftOn(ctx, dht2, i); err != nil {
+					err = fmt.Errorf("checking %s: %w", dht2.SubvolName(i), err)
+				}
+				left = append(left, l...)
+			}
+			g2.Fini()
+			if err != nil {
+				return err
+			}
+			if len(left) == 0 {
+				return nil
+			}
 		}
-		if len(left) > 0 {
-			return fmt.Errorf("files remain on the removed bricks (run start again): %s", strings.Join(left, ", "))
-		}
-		return nil
+		return fmt.Errorf("files remain on the removed bricks (run start again): %s", strings.Join(left, ", "))
 	})
 	if err != nil {
 		g1.Fini()
@@ -527,4 +540,45 @@ func (d *Daemon) startRemoveBrick(ctx context.Context, name string) (*api.TaskSt
 	}
 	s := t.status()
 	return &s, nil
+}
+
+// gatewayPids returns the pids of the gateways serving volume, by host.
+func (d *Daemon) gatewayPids(ctx context.Context, volume string) map[string]int {
+	st, _ := d.fsm.State()
+	out := map[string]int{}
+	for _, ls := range d.localStatuses(ctx, st) {
+		for _, p := range ls.Processes {
+			if p.Kind == "gateway" && p.Volume == volume {
+				out[p.Host] = p.Pid
+			}
+		}
+	}
+	return out
+}
+
+// waitGatewaysRestarted waits until every gateway in before runs with another pid and serves.
+func (d *Daemon) waitGatewaysRestarted(ctx context.Context, volume string, before map[string]int, wait time.Duration) {
+	deadline := time.Now().Add(wait)
+	for time.Now().Before(deadline) && ctx.Err() == nil {
+		st, _ := d.fsm.State()
+		done := true
+		seen := map[string]bool{}
+		for _, ls := range d.localStatuses(ctx, st) {
+			for _, p := range ls.Processes {
+				if p.Kind == "gateway" && p.Volume == volume {
+					seen[p.Host] = true
+					if !p.Online || p.Pid == before[p.Host] {
+						done = false
+					}
+				}
+			}
+		}
+		for h := range before {
+			done = done && seen[h]
+		}
+		if done {
+			return
+		}
+		time.Sleep(200 * time.Millisecond)
+	}
 }

@@ -29,6 +29,9 @@ const (
 	OpRemoveBrickStart  = "remove-brick-start"
 	OpRemoveBrickCommit = "remove-brick-commit"
 	OpRemoveBrickStop   = "remove-brick-stop"
+	// OpRemoveBrickLayout records that the layouts were rewritten without the removed bricks
+	// (the gateways restart to forget the layouts they cached).
+	OpRemoveBrickLayout = "remove-brick-layout"
 	OpReplaceBrick      = "replace-brick"
 )
 
@@ -61,6 +64,9 @@ type Command struct {
 type Result struct {
 	Err    string  `json:"err,omitempty"`
 	Volume *Volume `json:"volume,omitempty"`
+	// Index is the raft log index of the command (set by Apply), so a node that forwarded it
+	// can wait to see its own write.
+	Index uint64 `json:"index,omitempty"`
 }
 
 // Error returns the rejection as an error, or nil.
@@ -307,7 +313,7 @@ func ApplyCommand(s *State, c *Command) (*Volume, error) {
 			return nil, err
 		}
 		return v, addBricks(s, v, c)
-	case OpRemoveBrickStart, OpRemoveBrickCommit, OpRemoveBrickStop:
+	case OpRemoveBrickStart, OpRemoveBrickCommit, OpRemoveBrickStop, OpRemoveBrickLayout:
 		v, err := vol()
 		if err != nil {
 			return nil, err
@@ -484,6 +490,11 @@ func removeBrick(v *Volume, c *Command) error {
 		}
 		sort.Strings(names)
 		v.RemoveBrick = &RemoveBrick{Bricks: names, Status: "in progress"}
+	case OpRemoveBrickLayout:
+		if v.RemoveBrick == nil {
+			return fmt.Errorf("volume %s: no remove-brick in progress", v.Name)
+		}
+		v.RemoveBrick.LayoutEpoch++
 	case OpRemoveBrickStop:
 		if v.RemoveBrick == nil {
 			return fmt.Errorf("volume %s: no remove-brick in progress", v.Name)

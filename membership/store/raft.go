@@ -51,6 +51,9 @@ func Apply(r *raft.Raft, c *Command, timeout time.Duration) (*Result, error) {
 	if res == nil {
 		return nil, fmt.Errorf("cluster store: no result for %s", c.Op)
 	}
+	cp := *res // the FSM may hand the same result to a deduplicated retry
+	res = &cp
+	res.Index = f.Index()
 	if err := res.Error(); err != nil {
 		return res, err
 	}

@@ -99,6 +99,8 @@ func (b Brick) String() string { return b.Host + ":" + b.Path }
 type RemoveBrick struct {
 	Bricks []string `json:"bricks"` // HOST:/path
 	Status string   `json:"status"` // "in progress", "completed"
+	// LayoutEpoch counts the layout rewrites of the migration (OpRemoveBrickLayout).
+	LayoutEpoch int `json:"layout_epoch,omitempty"`
 }
 
 // Type returns the volume type name.
