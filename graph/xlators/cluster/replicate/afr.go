@@ -109,6 +109,7 @@ type inodeState struct {
 	needHeal   [3]bool // some counter of the type is non-zero
 	accused    [3]bool // some copy is blamed (or split-brain)
 	isDir      bool
+	seq        uint64 // when the inspection began (stateSeq)
 }
 
 // Init implements graph.Xlator.
@@ -352,9 +353,13 @@ func (a *AFR) setState(g graph.GFID, s *inodeState) {
 	if len(a.state) > 1<<18 {
 		a.state = map[graph.GFID]*inodeState{}
 	}
-	a.state[g] = s
+	if old := a.state[g]; old == nil || old.seq <= s.seq {
+		a.state[g] = s // an older inspection finishing late never replaces a newer one
+	}
 	a.mu.Unlock()
 }
+
+var stateSeq atomic.Uint64
 
 // readChild picks the child to read gfid from: an up child not blamed for typ (per the last
 // lookup), read-subvolume-index if it qualifies, otherwise spread by a hash of the GFID. The

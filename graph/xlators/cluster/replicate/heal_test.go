@@ -467,3 +467,66 @@ func TestHealWhileChildDownKeepsBlame(t *testing.T) {
 	}
 	changelogsClean(t, a, leaves)
 }
+
+// TestGFIDMismatchHealed: a name whose GFID differs on a blamed copy is replaced by the
+// sources' entry; a lookup that meets the mismatch heals the parent and then succeeds.
+func TestGFIDMismatchHealed(t *testing.T) {
+	ctx := context.Background()
+	leaves := lockedLeaves(t, 3)
+	a := newAFROver(t, nil, leaves...)
+	a.Notify(ctx, graph.EventChildDown, leaves[2])
+	f, err := graphtest.WriteFile(ctx, a, graph.RootLoc(), "g", []byte("the real one"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	// Child 2 got its own "g" meanwhile (another GFID, other data).
+	other := graph.NewGFID()
+	fd := graph.NewFD(nil, graph.GFID{}, unix.O_RDWR)
+	if _, err := leaves[2].Create(ctx, graph.RootLoc().Child("g"), unix.O_CREAT|unix.O_RDWR, 0o644, 0, fd, graph.Xdata{"gfid-req": other[:]}); err != nil {
+		t.Fatal(err)
+	}
+	fd.Unref()
+	a.Notify(ctx, graph.EventChildUp, leaves[2])
+	r, err := a.Lookup(ctx, graph.RootLoc().Child("g"), nil)
+	if err != nil {
+		t.Fatalf("lookup with a gfid mismatch on a blamed copy: %v (entry heal should resolve it)", err)
+	}
+	if r.Stat.GFID != f.GFID {
+		t.Fatalf("lookup returned gfid %s, want %s", r.Stat.GFID, f.GFID)
+	}
+	lr, err := leaves[2].Lookup(ctx, graph.RootLoc().Child("g"), nil)
+	if err != nil || lr.Stat.GFID != f.GFID {
+		t.Fatalf("child 2's g: %s %v, want %s", lr.Stat.GFID, err, f.GFID)
+	}
+	if _, err := HealFull(ctx, a); err != nil {
+		t.Fatal(err)
+	}
+	if c := content(t, leaves[2], f); c != "the real one" {
+		t.Fatalf("child 2 data %q", c)
+	}
+	changelogsClean(t, a, leaves)
+}
+
+// TestGFIDMismatchWithoutBlameIsReported: the same name with different GFIDs and no changelog
+// saying which is right is not healed by guessing: lookup fails with EIO.
+func TestGFIDMismatchWithoutBlameIsReported(t *testing.T) {
+	ctx := context.Background()
+	leaves := lockedLeaves(t, 2)
+	a := newAFROver(t, map[string]string{"quorum-type": "none"}, leaves...)
+	for _, l := range leaves {
+		g := graph.NewGFID()
+		fd := graph.NewFD(nil, graph.GFID{}, unix.O_RDWR)
+		if _, err := l.Create(ctx, graph.RootLoc().Child("h"), unix.O_CREAT|unix.O_RDWR, 0o644, 0, fd, graph.Xdata{"gfid-req": g[:]}); err != nil {
+			t.Fatal(err)
+		}
+		fd.Unref()
+	}
+	if _, err := a.Lookup(ctx, graph.RootLoc().Child("h"), nil); graph.Errno(err) != unix.EIO {
+		t.Fatalf("lookup of a gfid split-brain: %v, want EIO", err)
+	}
+	for _, l := range leaves {
+		if _, err := l.Lookup(ctx, graph.RootLoc().Child("h"), nil); err != nil {
+			t.Fatalf("%s lost its h: %v", l.Name(), err)
+		}
+	}
+}

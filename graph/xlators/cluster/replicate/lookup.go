@@ -76,6 +76,7 @@ func (a *AFR) inlineTypes(st *inodeState) healTypes {
 // lookupOnce looks loc up on every up child and analyses the changelogs.
 func (a *AFR) lookupOnce(ctx context.Context, loc *graph.Loc, xdata graph.Xdata) (graph.LookupReply, *inodeState, []copyInfo, error) {
 	up := a.upSet()
+	seq := stateSeq.Add(1)
 	x := a.changelogRequest(xdata)
 	rs := fan(up, func(i int) (graph.LookupReply, error) { return a.kids[i].Lookup(ctx, loc, x) })
 	cs := make([]copyInfo, len(rs))
@@ -84,6 +85,7 @@ func (a *AFR) lookupOnce(ctx context.Context, loc *graph.Loc, xdata graph.Xdata)
 	mismatch := false
 	for i, r := range rs {
 		cs[i] = a.copyOf(r.ok, r.v, r.err)
+		cs[i].seq = seq
 		if !r.ok {
 			continue
 		}
@@ -151,6 +153,9 @@ func (a *AFR) stripInternal(x graph.Xdata) {
 func (a *AFR) analyse(cs []copyInfo) *inodeState {
 	n := len(a.kids)
 	st := &inodeState{}
+	if len(cs) > 0 {
+		st.seq = cs[0].seq
+	}
 	for i := range cs {
 		if cs[i].present && cs[i].st.IsDir() {
 			st.isDir = true

@@ -221,16 +221,22 @@ func txn[T any](ctx context.Context, a *AFR, typ int, loc *graph.Loc, fd *graph.
 
 // txnOn is txn with a second changelog target (rename's destination directory).
 func txnOn[T any](ctx context.Context, a *AFR, typ int, loc, loc2 *graph.Loc, fd *graph.FD, op func(i int) (T, error)) (T, error) {
+	v, _, err := txnRun(ctx, a, typ, loc, loc2, fd, op)
+	return v, err
+}
+
+// txnRun is txnOn that also tells where the fop succeeded.
+func txnRun[T any](ctx context.Context, a *AFR, typ int, loc, loc2 *graph.Loc, fd *graph.FD, op func(i int) (T, error)) (T, []bool, error) {
 	var zero T
 	if loc == nil && fd == nil {
-		return zero, errNilArg
+		return zero, nil, errNilArg
 	}
 	up := a.upSet()
 	if a.qType != "none" && !a.quorumMet(up) {
-		return zero, graph.Errorf(unix.EROFS, "replicate %s: quorum not met", a.Name())
+		return zero, nil, graph.Errorf(unix.EROFS, "replicate %s: quorum not met", a.Name())
 	}
 	if count(up) == 0 {
-		return zero, errDown("transaction")
+		return zero, nil, errDown("transaction")
 	}
 	if typ == IdxData {
 		// Our own eager lock on the file would make this transaction wait for its timer.
@@ -247,13 +253,13 @@ func txnOn[T any](ctx context.Context, a *AFR, typ int, loc, loc2 *graph.Loc, fd
 		locked, lerr = a.inodelkErr(ctx, up, typ, loc, fd, owner, graph.LockWrite)
 		defer a.inodelk(ctx, locked, typ, loc, fd, owner, graph.LockUnlock)
 		if ctx.Err() != nil {
-			return zero, graph.Errorf(unix.EINTR, "replicate %s: lock: %v", a.Name(), ctx.Err())
+			return zero, nil, graph.Errorf(unix.EINTR, "replicate %s: lock: %v", a.Name(), ctx.Err())
 		}
 		if lerr != nil && count(locked) == 0 {
-			return zero, lerr // ENOENT, ESTALE...: the fop's answer
+			return zero, nil, lerr // ENOENT, ESTALE...: the fop's answer
 		}
 		if a.qType != "none" && !a.quorumMet(locked) {
-			return zero, graph.Errorf(unix.EROFS, "replicate %s: quorum not met on locked children", a.Name())
+			return zero, nil, graph.Errorf(unix.EROFS, "replicate %s: quorum not met on locked children", a.Name())
 		}
 	}
 	xop := func(ctx context.Context, i int, d graph.Xdata) (graph.Xdata, error) {
@@ -277,7 +283,7 @@ func txnOn[T any](ctx context.Context, a *AFR, typ int, loc, loc2 *graph.Loc, fd
 		if preErr == nil {
 			preErr = errDown("transaction")
 		}
-		return zero, preErr
+		return zero, nil, preErr
 	}
 	v, success, err := runOp(a, typ, staged, op)
 	if count(success) == 0 {
@@ -285,16 +291,16 @@ func txnOn[T any](ctx context.Context, a *AFR, typ int, loc, loc2 *graph.Loc, fd
 		fan(staged, func(i int) (graph.Xdata, error) {
 			return xop(context.WithoutCancel(ctx), i, a.changelogDict(typ, -1, nil))
 		})
-		return zero, err
+		return zero, success, err
 	}
 	fan(success, func(i int) (graph.Xdata, error) {
 		return xop(context.WithoutCancel(ctx), i, a.changelogDict(typ, -1, not(success)))
 	})
 	// Children that were staged but failed keep their dirty mark: they accuse themselves.
 	if a.qType != "none" && !a.quorumMet(success) {
-		return v, graph.Errorf(unix.EROFS, "replicate %s: succeeded on too few children for quorum", a.Name())
+		return v, success, graph.Errorf(unix.EROFS, "replicate %s: succeeded on too few children for quorum", a.Name())
 	}
-	return v, nil
+	return v, success, nil
 }
 
 // runOp runs op on the staged children (the arbiter skipped for data, and counted as
@@ -355,7 +361,7 @@ func entryTxn2[T any](ctx context.Context, a *AFR, p, p2 graph.GFID, name string
 	owner := newOwner()
 	held := a.entrylk(ctx, up, pl, name, owner, true)
 	defer a.entrylk(ctx, held, pl, name, owner, false)
-	v, err := txnOn(ctx, a, IdxEntry, pl, pl2, nil, func(i int) (T, error) {
+	v, success, err := txnRun(ctx, a, IdxEntry, pl, pl2, nil, func(i int) (T, error) {
 		if !held[i] {
 			return *new(T), graph.Errorf(unix.ENOTCONN, "replicate %s: entry lock not held on child %d", a.Name(), i)
 		}
@@ -365,8 +371,8 @@ func entryTxn2[T any](ctx context.Context, a *AFR, p, p2 graph.GFID, name string
 		return v, err
 	}
 	g, isDir := gfidOf(v)
-	if g.IsZero() {
-		return v, nil
+	if g.IsZero() || count(success) == len(success) {
+		return v, nil // created everywhere: nothing to mark
 	}
 	a.markNewEntry(ctx, g, isDir)
 	return v, nil
