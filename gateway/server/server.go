@@ -151,7 +151,17 @@ func Start(ctx context.Context, cfg Config) (*Gateway, error) {
 			return fail(err)
 		}
 	}
-	g.log.Info("gateway started", zap.String("volume", cfg.Volume), zap.Stringer("nfs", g.nfsAddr), zap.Stringer("mount", g.mountAddr))
+	fields := []zap.Field{zap.String("volume", cfg.Volume), zap.Stringer("nfs", g.nfsAddr), zap.Stringer("mount", g.mountAddr)}
+	if g.mountUDPAddr != nil {
+		fields = append(fields, zap.Stringer("mount-udp", g.mountUDPAddr))
+	}
+	if g.pmAddr != nil {
+		fields = append(fields, zap.Stringer("portmap", g.pmAddr))
+	}
+	if g.pmUDPAddr != nil {
+		fields = append(fields, zap.Stringer("portmap-udp", g.pmUDPAddr))
+	}
+	g.log.Info("gateway started", fields...)
 	return g, nil
 }
 
