@@ -211,6 +211,38 @@ func allOnline(ps []api.ProcessStatus, want int) bool {
 	return true
 }
 
+// grepLines returns the last n lines of s containing sub.
+func grepLines(s, sub string, n int) string {
+	var out []string
+	for _, l := range strings.Split(s, "\n") {
+		if strings.Contains(l, sub) {
+			out = append(out, l)
+		}
+	}
+	if len(out) > n {
+		out = out[len(out)-n:]
+	}
+	return strings.Join(out, "\n")
+}
+
+// waitVolume waits until vol has bricks online bricks and gws online gateways serving it.
+func waitVolume(t *testing.T, n *daemonNode, vol string, bricks, gws int) {
+	t.Helper()
+	var last api.VolumeStatus
+	deadline := time.Now().Add(60 * time.Second)
+	for {
+		last = volStatus(t, n, vol)
+		if allOnline(last.Bricks, bricks) && allOnline(last.Gateways, gws) {
+			return
+		}
+		if time.Now().After(deadline) {
+			b, _ := json.MarshalIndent(last, "", "  ")
+			t.Fatalf("%s: want %d bricks and %d gateways online; status:\n%s", vol, bricks, gws, b)
+		}
+		time.Sleep(200 * time.Millisecond)
+	}
+}
+
 // brickSums returns the SHA-256 of every regular file under a brick directory (without
 // .glusterfs and link files), by relative path.
 func brickSums(t *testing.T, dir string) map[string]string {
@@ -314,7 +346,7 @@ func testKillNodeDuringWrites(t *testing.T, cl *cluster) {
 			select {
 			case err := <-errc:
 				gl, _ := os.ReadFile(filepath.Join(a.state, "logs", "gateway.log"))
-				t.Fatalf("%s: writer stopped: %v\ngateway log of %s:\n%s", what, err, a.ip, tail(string(gl), 30))
+				t.Fatalf("%s: writer stopped: %v\ngateway log of %s:\n%s", what, err, a.ip, grepLines(string(gl), "rror", 40))
 			default:
 			}
 			if time.Now().After(deadline) {
@@ -412,10 +444,7 @@ func testAddBrickRebalance(t *testing.T, cl *cluster) {
 			t.Fatalf("%v: %v", args, err)
 		}
 	}
-	eventually(t, 40*time.Second, "dv's bricks and gateways online", func() bool {
-		vs := volStatus(t, a, "dv")
-		return allOnline(vs.Bricks, 4) && allOnline(vs.Gateways, 3)
-	})
+	waitVolume(t, a, "dv", 4, 3)
 	ctx, cancel := context.WithTimeout(context.Background(), 3*time.Minute)
 	defer cancel()
 	conn := dialNFS(ctx, t, cl.ns, a.ip+":2049", "/dv")
@@ -496,10 +525,7 @@ func testAddBrickRebalance(t *testing.T, cl *cluster) {
 	if _, err := weftCLI(a, "volume", "add-brick", "dv", cl.brick(b, "d2"), cl.brick(c, "d2")); err != nil {
 		t.Fatal(err)
 	}
-	eventually(t, 40*time.Second, "the new bricks online", func() bool {
-		vs := volStatus(t, a, "dv")
-		return allOnline(vs.Bricks, 6)
-	})
+	waitVolume(t, a, "dv", 6, 3)
 	waitOps(ops.Load()+5, "after add-brick")
 	runTask := func(args []string, status []string) *api.TaskStatus {
 		t.Helper()
@@ -547,10 +573,7 @@ func testAddBrickRebalance(t *testing.T, cl *cluster) {
 	if _, err := weftCLI(a, append(append([]string{"volume", "remove-brick", "dv"}, first...), "commit")...); err != nil {
 		t.Fatal(err)
 	}
-	eventually(t, 40*time.Second, "four bricks after the commit", func() bool {
-		vs := volStatus(t, a, "dv")
-		return allOnline(vs.Bricks, 4) && allOnline(vs.Gateways, 3)
-	})
+	waitVolume(t, a, "dv", 4, 3)
 	waitOps(ops.Load()+5, "after remove-brick commit")
 	close(stop)
 	if err := <-errc; err != nil {

@@ -142,7 +142,7 @@ func (s *supervisor) desired() (map[string]spec, error) {
 				checkAddr: hostPort(gv.Bricks[i].Host, b.Port),
 				logPath:   d.path("logs", "bricks", base+".log"),
 			}
-			sp.args = []string{"brick", "--volfile", sp.volfilePath, "--brick-name", b.Path}
+			sp.args = []string{"brick", "--volfile", sp.volfilePath, "--brick-name", b.Path, "--log-level", d.childLogLevel()}
 			out[sp.key] = sp
 			local = true
 		}
@@ -202,7 +202,7 @@ func (s *supervisor) desired() (map[string]spec, error) {
 		sp.args = []string{"gateway", "--volfile", sp.volfilePath, "--export-config", sp.extraPath, "--volume", name,
 			"--secret-file", d.path("secret"), "--nfs-port", strconv.Itoa(d.cfg.NFSPort),
 			"--mount-port", strconv.Itoa(d.cfg.MountPort), "--portmap-port", strconv.Itoa(d.cfg.PortmapPort),
-			"--state-dir", d.path("gateway")}
+			"--state-dir", d.path("gateway"), "--log-level", d.childLogLevel()}
 		if listen != "" {
 			sp.args = append(sp.args, "--listen", listen)
 		}
@@ -213,6 +213,15 @@ func (s *supervisor) desired() (map[string]spec, error) {
 		out[k] = sp
 	}
 	return out, nil
+}
+
+// childLogLevel is the log level of supervised bricks and gateways: the daemon's.
+func (d *Daemon) childLogLevel() string {
+	switch d.cfg.LogLevel {
+	case "debug", "info", "warn", "error":
+		return d.cfg.LogLevel
+	}
+	return "info"
 }
 
 func (s *supervisor) reconcile() {
