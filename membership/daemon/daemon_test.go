@@ -3,6 +3,7 @@ package daemon
 import (
 	"context"
 	"fmt"
+	"io"
 	"net"
 	"net/http"
 	"os"
@@ -21,18 +22,24 @@ import (
 func freePorts(t *testing.T, n int) []int {
 	t.Helper()
 	var out []int
+	var held []io.Closer // keep every chosen port bound until all are chosen, so none repeats
+	defer func() {
+		for _, c := range held {
+			c.Close()
+		}
+	}()
 	for len(out) < n {
 		l, err := net.Listen("tcp", "127.0.0.1:0")
 		if err != nil {
 			t.Fatal(err)
 		}
+		held = append(held, l)
 		p := l.Addr().(*net.TCPAddr).Port
 		u, err := net.ListenPacket("udp", fmt.Sprintf("127.0.0.1:%d", p))
-		l.Close()
 		if err != nil {
 			continue
 		}
-		u.Close()
+		held = append(held, u)
 		out = append(out, p)
 	}
 	return out
