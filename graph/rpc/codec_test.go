@@ -76,15 +76,159 @@ func TestRecordReaderLimits(t *testing.T) {
 	if !errors.Is(err, ErrRecordTooLarge) {
 		t.Fatalf("got %v", err)
 	}
-	// A huge announced length allocates only what arrives.
-	rr = newRecordReader(1 << 30)
-	if _, err := rr.feed(append(xdr.AppendUint32(nil, 1<<30|lastFragmentBit), 1, 2, 3), func(b *Buffer) bool { return true }); err != nil {
-		t.Fatal(err)
+	// A huge announced length is refused before anything is allocated for it.
+	rr = newRecordReader(1 << 20)
+	_, err = rr.feed(append(xdr.AppendUint32(nil, 0x7fffffff|lastFragmentBit), 1, 2, 3), func(b *Buffer) bool { return true })
+	if !errors.Is(err, ErrRecordTooLarge) || rr.rec != nil {
+		t.Fatalf("got %v, buffer allocated: %v", err, rr.rec != nil)
 	}
-	if c := cap(rr.rec.B); c > initialRecordCap {
-		t.Fatalf("allocated %d bytes for 3 received", c)
+	// A later fragment that would take the record over the maximum, too; the partial record
+	// it would have grown stays as it was.
+	rr = newRecordReader(1 << 20)
+	_, err = rr.feed(append(encodeRecord(make([]byte, 1000), 1000)[:1004], xdr.AppendUint32(nil, 1<<20-999)...), func(b *Buffer) bool { return true })
+	if !errors.Is(err, ErrRecordTooLarge) || rr.rec == nil || cap(rr.rec.B) > 1024 {
+		t.Fatalf("got %v", err)
 	}
 	rr.release()
+	// An announced length within the maximum is reserved at once, never beyond the maximum's
+	// size class.
+	rr = newRecordReader(1 << 20)
+	if _, err := rr.feed(append(xdr.AppendUint32(nil, 1<<20|lastFragmentBit), 1, 2, 3), func(b *Buffer) bool { return true }); err != nil {
+		t.Fatal(err)
+	}
+	if c := cap(rr.rec.B); c < 1<<20 || c > classSize(bufClass(1<<20)) {
+		t.Fatalf("reserved %d bytes for a fragment of %d", c, 1<<20)
+	}
+	rr.release()
+}
+
+// TestRecordReaderReserves checks that a fragment is read into the room reserved for it when
+// its header arrived (one buffer, no copy however the bytes are chunked), and that a record of
+// many fragments grows geometrically: few moves, never past the maximum's size class.
+func TestRecordReaderReserves(t *testing.T) {
+	msg := make([]byte, 1<<20+200) // a 1 MiB WRITE with its headers
+	for i := range msg {
+		msg[i] = byte(i * 7)
+	}
+	for _, chunk := range []int{1000, 16 << 10, 64 << 10, len(msg) + 4} {
+		rr := newRecordReader(0)
+		wire := encodeRecord(msg)
+		var got *Buffer
+		var first *byte
+		for off := 0; off < len(wire); {
+			p := wire[off:min(off+chunk, len(wire))]
+			n, err := rr.feed(p, func(b *Buffer) bool { got = b; return true })
+			if err != nil {
+				t.Fatal(err)
+			}
+			off += n
+			if rr.rec != nil {
+				if first == nil {
+					first = &rr.rec.B[:1][0]
+				} else if &rr.rec.B[:1][0] != first {
+					t.Fatalf("chunk %d: the record moved while its one fragment was read", chunk)
+				}
+			}
+		}
+		if got == nil || !bytes.Equal(got.B, msg) {
+			t.Fatalf("chunk %d: record differs", chunk)
+		}
+		if first != nil && &got.B[0] != first {
+			t.Fatalf("chunk %d: record delivered from another buffer", chunk)
+		}
+		if c := cap(got.B); c != classSize(bufClass(len(msg))) || c > len(msg)*5/4+1 {
+			t.Fatalf("chunk %d: capacity %d for %d bytes", chunk, c, len(msg))
+		}
+		got.Release()
+	}
+
+	// 256 fragments of 4 KiB: the buffer moves about log2(256) times, not 256 times.
+	const max = 1<<20 + 64<<10
+	rr := newRecordReader(max)
+	moves := 0
+	var last *byte
+	var rec *Buffer
+	for i := 0; i < 256; i++ {
+		hdr := uint32(4096)
+		if i == 255 {
+			hdr |= lastFragmentBit
+		}
+		frag := append(xdr.AppendUint32(nil, hdr), make([]byte, 4096)...)
+		if _, err := rr.feed(frag, func(b *Buffer) bool { rec = b; return true }); err != nil {
+			t.Fatal(err)
+		}
+		b := rr.rec
+		if b == nil {
+			b = rec
+		}
+		if c := cap(b.B); c > classSize(bufClass(max)) {
+			t.Fatalf("fragment %d: capacity %d over the maximum's class", i, c)
+		}
+		if p := &b.B[:1][0]; p != last {
+			moves++
+			last = p
+		}
+	}
+	if rec == nil || len(rec.B) != 1<<20 {
+		t.Fatal("record not reassembled")
+	}
+	if moves > 10 {
+		t.Fatalf("buffer moved %d times for 256 fragments", moves)
+	}
+	rec.Release()
+}
+
+func TestBufferClasses(t *testing.T) {
+	prev := 0
+	for c := 0; c < numClasses; c++ {
+		sz := classSize(c)
+		if sz <= prev {
+			t.Fatalf("class %d: size %d after %d", c, sz, prev)
+		}
+		if bufClass(sz) != c || bufClass(sz+1) != c+1 || (c > 0 && bufClass(prev+1) != c) {
+			t.Fatalf("class %d (size %d): bufClass(size)=%d, bufClass(size+1)=%d", c, sz, bufClass(sz), bufClass(sz+1))
+		}
+		if c >= numPow2 && sz > prev*5/4+1 {
+			t.Fatalf("class %d: size %d is more than a quarter above %d", c, sz, prev)
+		}
+		prev = sz
+	}
+	if prev != 1<<maxBufShift {
+		t.Fatalf("largest class %d", prev)
+	}
+	if b := GetBuffer(1<<maxBufShift + 1); b.class != -1 || cap(b.B) != 1<<maxBufShift+1 {
+		t.Fatalf("oversized buffer: class %d, capacity %d", b.class, cap(b.B))
+	}
+	if b := GetBuffer(1<<20 + 200); cap(b.B) != 1<<20+1<<18 {
+		t.Fatalf("1 MiB + 200: capacity %d", cap(b.B))
+	}
+	// Released large buffers are reused (sync.Pool may drop some, the race detector on
+	// purpose, so count rather than require every time).
+	reused := 0
+	b := GetBuffer(1 << 20)
+	for i := 0; i < 100; i++ {
+		p := &b.B[:1][0]
+		b.Release()
+		b = GetBuffer(1<<20 + 100)
+		if &b.B[:1][0] == p {
+			reused++
+		}
+	}
+	if reused < 50 {
+		t.Fatalf("a released 1 MiB buffer was reused %d times in 100", reused)
+	}
+	// grow at least doubles when it moves; growTo takes the exact class.
+	g := GetBuffer(100)
+	g.B = append(g.B, 1, 2, 3)
+	g = g.grow(600)
+	if cap(g.B) != 1024 || !bytes.Equal(g.B, []byte{1, 2, 3}) {
+		t.Fatalf("grow: capacity %d, %v", cap(g.B), g.B)
+	}
+	g = g.growTo(1 << 20)
+	if cap(g.B) != 1<<20 || !bytes.Equal(g.B, []byte{1, 2, 3}) {
+		t.Fatalf("growTo: capacity %d", cap(g.B))
+	}
+	g.Release()
 }
 
 func TestDecodeAuthSys(t *testing.T) {

@@ -89,7 +89,7 @@ func FuzzRecordMarking(f *testing.F) {
 				p = p[n:]
 			}
 		}
-		if rr.rec != nil && cap(rr.rec.B) > max+initialRecordCap {
+		if rr.rec != nil && cap(rr.rec.B) > classSize(bufClass(max)) {
 			t.Fatalf("partial record buffer of %d bytes", cap(rr.rec.B))
 		}
 		rr.release()

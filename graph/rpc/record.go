@@ -15,13 +15,13 @@ import (
 // configured maximum; the connection is closed.
 var ErrRecordTooLarge = errors.New("rpc: record exceeds the maximum record size")
 
-const (
-	initialRecordCap = 128 << 10 // trusted part of an announced fragment length
-)
-
-// recordReader reassembles records from a byte stream. It never allocates more than what the
-// peer has sent plus initialRecordCap (a fragment header alone cannot make it allocate an
-// attacker-chosen size), and it rejects a record whose fragments add up to more than max.
+// recordReader reassembles records from a byte stream. When a fragment header arrives it
+// checks the record's length so far plus the announced fragment length against max, closing
+// the stream when it is over (nothing is allocated for it), and otherwise reserves room for the
+// whole fragment at once, so the fragment's bytes are read straight into place and never
+// copied again. A record of several fragments grows geometrically from one fragment to the
+// next (at least doubling, never beyond max). Allocation is therefore bounded by max (rounded
+// up to the buffer's size class) per connection, whatever the peer announces.
 type recordReader struct {
 	max      int
 	hdr      [4]byte
@@ -39,21 +39,14 @@ func newRecordReader(max int) recordReader {
 	return recordReader{max: max}
 }
 
-// next returns where the next bytes of the stream go: the rest of a fragment header, or room in
-// the record for (part of) the current fragment. It is never empty.
+// next returns where the next bytes of the stream go: the rest of a fragment header, or the
+// room reserved in the record for the rest of the current fragment. It is never empty.
 func (r *recordReader) next() []byte {
 	if !r.inFrag {
 		return r.hdr[r.hdrN:]
 	}
-	b := r.rec
-	if len(b.B) == cap(b.B) {
-		want := max(2*cap(b.B), initialRecordCap)
-		want = min(want, len(b.B)+r.fragLeft) - len(b.B)
-		b = b.grow(want)
-		r.rec = b
-	}
-	end := min(cap(b.B), len(b.B)+r.fragLeft)
-	return b.B[len(b.B):end]
+	b := r.rec.B
+	return b[len(b) : len(b)+r.fragLeft]
 }
 
 // advance records that n bytes were written into the slice last returned by next. It returns
@@ -76,8 +69,14 @@ func (r *recordReader) advance(n int) (*Buffer, error) {
 		if flen > r.max-have {
 			return nil, fmt.Errorf("%w: fragment of %d bytes after %d, maximum %d: %w", ErrRecordTooLarge, flen, have, r.max, unix.EMSGSIZE)
 		}
-		if r.rec == nil {
-			r.rec = GetBuffer(min(flen, initialRecordCap))
+		need := have + flen // <= r.max
+		switch {
+		case r.rec == nil:
+			r.rec = GetBuffer(need)
+		case cap(r.rec.B) < need:
+			// A later fragment: grow geometrically across fragments (a record sent as many
+			// small fragments is copied a bounded number of times), bounded by max.
+			r.rec = r.rec.growTo(max(need, min(2*cap(r.rec.B), r.max)))
 		}
 		r.fragLeft = flen
 		r.inFrag = true
