@@ -150,7 +150,7 @@ func TestDaemonCluster(t *testing.T) {
 	}
 	// The test's NFS clients use unprivileged source ports (GlusterFS's default refuses them);
 	// root is not squashed by default, so root creates files in the 0755 volume root.
-	if _, err := weftCLI(a, "volume", "set", "rv", "nfs.ports-insecure", "on"); err != nil {
+	if _, err := weftCLI(a, "volume", "set", "rv", "nfs.ports-insecure", "on", "cluster.heal-timeout", "5"); err != nil {
 		t.Fatal(err)
 	}
 
@@ -264,13 +264,17 @@ func TestDaemonCluster(t *testing.T) {
 		if got := string(res.(*nfsv3.Read3res_NFS3_OK).Resok.Data); got != "written via gateway 1" {
 			t.Fatalf("read %q", got)
 		}
-		// The data is on all three bricks.
-		for _, n := range nodes {
-			got, err := os.ReadFile(filepath.Join(dir, "bricks", n.ip, "r", "hello.txt"))
-			if err != nil || string(got) != "written via gateway 1" {
-				t.Errorf("brick on %s: %q %v", n.ip, got, err)
+		// The data is on all three bricks (a brick the gateway had not connected to yet gets
+		// it from the self-heal daemons, which sweep every 5 s here).
+		eventually(t, 20*time.Second, "hello.txt on all three bricks", func() bool {
+			for _, n := range nodes {
+				got, err := os.ReadFile(filepath.Join(dir, "bricks", n.ip, "r", "hello.txt"))
+				if err != nil || string(got) != "written via gateway 1" {
+					return false
+				}
 			}
-		}
+			return true
+		})
 	})
 
 	t.Run("RestartKeepsState", func(t *testing.T) {

@@ -150,7 +150,7 @@ func devWaitReady(ctx context.Context, cli *api.Client) error {
 				ok = ok && b.Online
 			}
 			if ok {
-				return nil
+				return devWaitBricksReachable(ctx, cli)
 			}
 		}
 		select {
@@ -168,4 +168,34 @@ func devWaitReady(ctx context.Context, cli *api.Client) error {
 		}
 	}
 	return errors.New("dev: not ready after 60s: " + strings.Join(why, "; "))
+}
+
+// devWaitBricksReachable waits until a client graph reaches every brick (heal info reports
+// each up), then gives the gateway's own brick connections, which retry with a backoff, a
+// moment: the gateway answers as soon as it listens, and a write before its bricks are
+// connected fails with EROFS (replica quorum).
+func devWaitBricksReachable(ctx context.Context, cli *api.Client) error {
+	deadline := time.Now().Add(20 * time.Second)
+	for time.Now().Before(deadline) {
+		var r api.HealReply
+		err := cli.Do(ctx, http.MethodPost, "/v1/volumes/heal", &api.HealRequest{Name: "vol", Action: "info"}, &r)
+		up := err == nil && len(r.Bricks) > 0
+		for _, b := range r.Bricks {
+			up = up && b.Up
+		}
+		if up {
+			break
+		}
+		select {
+		case <-ctx.Done():
+			return ctx.Err()
+		case <-time.After(250 * time.Millisecond):
+		}
+	}
+	select {
+	case <-ctx.Done():
+		return ctx.Err()
+	case <-time.After(2 * time.Second):
+	}
+	return nil
 }

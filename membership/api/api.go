@@ -164,7 +164,7 @@ type TaskStatus struct {
 	LastErr  string    `json:"last_error,omitempty"`
 	Error    string    `json:"error,omitempty"` // what stopped the task
 	Started  time.Time `json:"started"`
-	Ended    time.Time `json:"ended,omitempty"`
+	Ended    time.Time `json:"ended,omitzero"`
 }
 
 // TaskReply answers task requests.

@@ -27,7 +27,6 @@ const (
 	backoffMax   = 30 * time.Second
 	stableRun    = 30 * time.Second // a process that ran this long restarts after backoffMin again
 	stopDeadline = 5 * time.Second
-	shdInterval  = time.Minute // index heal period of the self-heal daemons
 )
 
 // spec is a process the supervisor should run.
@@ -162,7 +161,7 @@ func (s *supervisor) desired() (map[string]spec, error) {
 				volfilePath: d.path("vols", name, "shd.vol"), volfile: txt,
 				logPath: d.path("logs", "shd-"+name+".log"),
 			}
-			sp.args = []string{"heal", "--volfile", sp.volfilePath, "--interval", shdInterval.String(), "daemon"}
+			sp.args = []string{"heal", "--volfile", sp.volfilePath, "--interval", volgen.HealInterval(gv).String(), "daemon"}
 			out[sp.key] = sp
 		}
 	}

@@ -4,6 +4,7 @@ import (
 	"fmt"
 	"strconv"
 	"strings"
+	"time"
 
 	"github.com/weftfs/weft/configs"
 	"github.com/weftfs/weft/graph"
@@ -85,6 +86,22 @@ var DaemonOptions = map[string]DaemonOption{
 		Description: "allow NFS clients from unprivileged source ports (>= 1024)"},
 	"nfs.disable": {Key: "nfs.disable", Default: "off", Check: checkBool,
 		Description: "do not serve this volume over NFS"},
+	"cluster.heal-timeout": {Key: "cluster.heal-timeout", Default: "600", Check: func(v string) error {
+		n, err := strconv.Atoi(v)
+		if err != nil || n < 5 || n > 86400 {
+			return fmt.Errorf("%q: want seconds between 5 and 86400", v)
+		}
+		return nil
+	}, Description: "seconds between the self-heal daemons' index sweeps (they also sweep when a brick comes back)"},
+}
+
+// HealInterval returns cluster.heal-timeout of v.
+func HealInterval(v *Volume) time.Duration {
+	n, err := strconv.Atoi(DaemonOptionValue(v, "cluster.heal-timeout"))
+	if err != nil || n < 5 {
+		n = 600
+	}
+	return time.Duration(n) * time.Second
 }
 
 // IsDaemonOption reports whether key is one of DaemonOptions.
