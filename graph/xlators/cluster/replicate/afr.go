@@ -365,10 +365,15 @@ var stateSeq atomic.Uint64
 // lookup), read-subvolume-index if it qualifies, otherwise spread by a hash of the GFID. The
 // arbiter never serves data. Split-brain → EIO.
 func (a *AFR) readChild(g graph.GFID, typ int) (int, error) {
+	return a.readChildExcept(g, typ, nil)
+}
+
+// readChildExcept is readChild among the children not in skip (ones already tried).
+func (a *AFR) readChildExcept(g graph.GFID, typ int, skip map[int]bool) (int, error) {
 	st := a.getState(g)
 	n := len(a.kids)
 	ok := func(i int) bool {
-		if !a.up[i].Load() || (typ == IdxData && i == a.arbiter) {
+		if skip[i] || !a.up[i].Load() || (typ == IdxData && i == a.arbiter) {
 			return false
 		}
 		return st == nil || st.readable[typ] == nil || st.readable[typ][i]

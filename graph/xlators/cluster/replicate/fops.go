@@ -25,24 +25,40 @@ func fdGFID(fd *graph.FD) graph.GFID {
 
 var errNilArg = graph.Errorf(unix.EINVAL, "replicate: missing loc or fd")
 
-// read runs a read fop on the read child of g, failing over to the next readable child on a
-// transport error.
+// notServing tells whether err means the child cannot serve the fop at all rather than that
+// the fop failed there: it is down (ENOTCONN), or the fd is not open on it (EBADFD: the fd was
+// opened while the child was down, or was lost with an earlier connection and could not be
+// re-opened because the file is missing there). Such a child is not part of the fd, as a child
+// that was down when a GlusterFS fd was opened is not (afr_fd_ctx opened_on): fd fops skip it
+// and try the others; transactions leave it out of the lock set, so the good copies blame it.
+func notServing(err error) bool {
+	e := graph.Errno(err)
+	return e == unix.ENOTCONN || e == unix.EBADFD
+}
+
+// read runs a read fop on the read child of g, failing over to the next readable child when
+// one cannot serve it (down, or the fd is not open there).
 func read[T any](a *AFR, g graph.GFID, typ int, op func(i int) (T, error)) (T, error) {
 	var zero T
 	tried := map[int]bool{}
+	var last error
 	for k := 0; k < len(a.kids); k++ {
-		i, err := a.readChild(g, typ)
+		i, err := a.readChildExcept(g, typ, tried)
 		if err != nil {
-			return zero, err
-		}
-		if tried[i] {
+			if k == 0 {
+				return zero, err
+			}
 			break
 		}
 		tried[i] = true
 		v, err := op(i)
-		if err == nil || graph.Errno(err) != unix.ENOTCONN {
+		if err == nil || !notServing(err) {
 			return v, err
 		}
+		last = err
+	}
+	if graph.Errno(last) == unix.EBADFD {
+		return zero, last
 	}
 	return zero, errDown("read")
 }
@@ -246,12 +262,14 @@ func (a *AFR) Flush(ctx context.Context, fd *graph.FD, xdata graph.Xdata) (graph
 	return onAll(a, func(i int) (graph.Xdata, error) { return a.kids[i].Flush(ctx, fd, xdata) })
 }
 
-// Fsync implements graph.Fops: on every up child; it returns when all have synced.
+// Fsync implements graph.Fops: on every up child; it returns when all have synced. A child the
+// fd is not open on (it was down when the fd was opened, or it came back without the file) is
+// skipped: it missed the writes and is blamed for them, it has nothing of this fd to sync.
 func (a *AFR) Fsync(ctx context.Context, fd *graph.FD, datasync bool, xdata graph.Xdata) (graph.WCCReply, error) {
 	defer a.eagerFlush(fdGFID(fd))
 	rs := fan(a.upSet(), func(i int) (graph.WCCReply, error) { return a.kids[i].Fsync(ctx, fd, datasync, xdata) })
 	for _, r := range rs {
-		if r.ok && r.err != nil && graph.Errno(r.err) != unix.ENOTCONN {
+		if r.ok && r.err != nil && !notServing(r.err) {
 			return graph.WCCReply{}, r.err
 		}
 	}
