@@ -1,10 +1,11 @@
 #!/usr/bin/env bash
 # Installs what the test suites need on a fresh Debian machine. Idempotent and quiet when done.
 #   - qemu-system-x86, busybox-static, xz-utils: a stock Debian kernel as a real NFS client (integration/vm)
+#   - qemu-utils: qemu-img/qemu-io in the guest, to check QEMU image locking over NLM
 #   - nfs-common, rpcbind, libnfs-utils: mount.nfs/showmount/rpcinfo and libnfs's nfs-ls/nfs-cp/nfs-cat
 #   - attr: getfattr/setfattr to inspect brick xattrs; iproute2: network namespaces for the tests
 set -euo pipefail
-pkgs=(qemu-system-x86 busybox-static xz-utils nfs-common rpcbind libnfs-utils attr iproute2)
+pkgs=(qemu-system-x86 qemu-utils busybox-static xz-utils nfs-common rpcbind libnfs-utils attr iproute2)
 missing=()
 for p in "${pkgs[@]}"; do
 	dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q "ok installed" || missing+=("$p")

@@ -110,6 +110,24 @@ assert os.waitstatus_to_exitcode(st) == 0, "fcntl range locking wrong"
 fcntl.lockf(fd, fcntl.LOCK_UN, 100, 0)
 print("fcntl ok")
 PY
+
+step "QEMU image locking over NLM"
+# QEMU takes OFD byte-range locks on its images; over NFSv3 they travel as NLM locks. A second
+# opener must be refused promptly (never hang), -U must bypass, and the lock must go with the holder.
+qemu-img create -f qcow2 /mnt/a/vm.qcow2 64M > /dev/null
+(sleep 60) | qemu-io /mnt/a/vm.qcow2 > /tmp/qio.log 2>&1 &
+qio=$!
+held=0
+for i in $(seq 1 100); do
+	if ! timeout 30 qemu-img info /mnt/a/vm.qcow2 > /tmp/qinfo.log 2>&1; then held=1; break; fi
+	sleep 0.2
+done
+test $held = 1
+grep -q 'Failed to get shared "write" lock' /tmp/qinfo.log
+timeout 30 qemu-img info -U /mnt/a/vm.qcow2 > /dev/null
+kill $qio
+wait $qio || true
+timeout 30 qemu-img info /mnt/a/vm.qcow2 > /dev/null
 fi
 
 step "sparse file"

@@ -449,7 +449,7 @@ func (m *Memory) writableReg(fd *graph.FD, what string) (*node, error) {
 		return nil, graph.Errorf(unix.EBADF, "memory: %s on a read-only fd", what)
 	}
 	n.mu.Lock()
-	typ := n.mode & unix.S_IFMT
+	typ := n.typ
 	n.mu.Unlock()
 	switch typ {
 	case unix.S_IFREG:

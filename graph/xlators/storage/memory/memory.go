@@ -63,6 +63,7 @@ type Memory struct {
 // node is one file, directory, symlink or special file.
 type node struct {
 	gfid graph.GFID
+	typ  uint32 // S_IFMT bits: fixed at creation, read without a lock
 
 	mu     sync.Mutex // attributes and data; taken after ns, never two at once
 	mode   uint32
@@ -113,7 +114,7 @@ func (m *Memory) Init(ctx context.Context) error {
 	}
 	m.byGFID = map[graph.GFID]*node{}
 	now := graph.TimespecOf(time.Now())
-	m.root = &node{gfid: graph.RootGFID, mode: unix.S_IFDIR | 0o755, nlink: 2,
+	m.root = &node{gfid: graph.RootGFID, typ: unix.S_IFDIR, mode: unix.S_IFDIR | 0o755, nlink: 2,
 		atime: now, mtime: now, ctime: now, entries: map[string]*entry{}, cookie: 2}
 	m.root.parent = m.root
 	m.byGFID[graph.RootGFID] = m.root
@@ -137,7 +138,9 @@ func (m *Memory) Notify(ctx context.Context, ev graph.Event, from graph.Xlator) 
 
 func now() graph.Timespec { return graph.TimespecOf(time.Now()) }
 
-func (n *node) isDir() bool { return n.mode&unix.S_IFMT == unix.S_IFDIR }
+// isDir reads the immutable type, not mode (which setattr changes under n.mu): lookups call it
+// without n.mu (a data race the cluster model test found under -race).
+func (n *node) isDir() bool { return n.typ == unix.S_IFDIR }
 
 // iattLocked returns the attributes; n.mu held.
 func (n *node) iattLocked() graph.Iatt {
@@ -440,7 +443,7 @@ func (m *Memory) newEntry(ctx context.Context, loc *graph.Loc, mode uint32, umas
 	}
 	t := now()
 	pre := p.iatt()
-	n := &node{gfid: g, mode: mode&unix.S_IFMT | (mode&0o7777)&^umask, uid: c.UID, gid: c.GID, nlink: 1,
+	n := &node{gfid: g, typ: mode & unix.S_IFMT, mode: mode&unix.S_IFMT | (mode&0o7777)&^umask, uid: c.UID, gid: c.GID, nlink: 1,
 		atime: t, mtime: t, ctime: t}
 	p.mu.Lock()
 	if p.mode&unix.S_ISGID != 0 {
@@ -554,7 +557,7 @@ func (m *Memory) Readlink(ctx context.Context, loc *graph.Loc, size uint32, xdat
 	}
 	n.mu.Lock()
 	defer n.mu.Unlock()
-	if n.mode&unix.S_IFMT != unix.S_IFLNK {
+	if n.typ != unix.S_IFLNK {
 		return "", graph.Iatt{}, nil, graph.Errorf(unix.EINVAL, "memory: readlink %s: not a symlink", loc)
 	}
 	t := n.target
@@ -880,7 +883,7 @@ func (m *Memory) Open(ctx context.Context, loc *graph.Loc, flags int, fd *graph.
 		return nil, err
 	}
 	n.mu.Lock()
-	typ := n.mode & unix.S_IFMT
+	typ := n.typ
 	n.mu.Unlock()
 	if typ == unix.S_IFDIR && (accMode(flags) != unix.O_RDONLY || flags&unix.O_TRUNC != 0) {
 		return nil, graph.Errorf(unix.EISDIR, "memory: open %s for writing", loc)
@@ -1009,7 +1012,7 @@ func (m *Memory) doTruncate(ctx context.Context, n *node, offset int64, what str
 	}
 	n.mu.Lock()
 	defer n.mu.Unlock()
-	switch n.mode & unix.S_IFMT {
+	switch n.typ {
 	case unix.S_IFREG:
 	case unix.S_IFDIR:
 		return graph.WCCReply{}, graph.Errorf(unix.EISDIR, "memory: %s", what)
@@ -1105,7 +1108,7 @@ func (m *Memory) Writev(ctx context.Context, fd *graph.FD, data []byte, offset i
 	return graph.WCCReply{Pre: pre, Post: n.iattLocked()}, nil
 }
 
-func (n *node) isReg() bool { return n.mode&unix.S_IFMT == unix.S_IFREG }
+func (n *node) isReg() bool { return n.typ == unix.S_IFREG }
 
 // Flush implements graph.Fops.
 func (m *Memory) Flush(ctx context.Context, fd *graph.FD, xdata graph.Xdata) (graph.Xdata, error) {
