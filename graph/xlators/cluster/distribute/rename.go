@@ -10,8 +10,10 @@ import (
 
 // Rename implements graph.Fops (dht-rename.c). A file's data stays where it is: the name moves
 // on the data's subvolume; if the new name hashes elsewhere, a link file is created there first;
-// the old name's link file (if any) and a replaced destination's data and link file are removed
-// afterwards. A directory is renamed on every subvolume, the new name's hashed one first, under
+// the old name's link file (if any) is removed afterwards. A replaced destination whose data is
+// on a third subvolume is moved aside there first (so a subvolume that cannot change fails the
+// rename before anything changed) and removed afterwards; its link file is replaced by the new
+// name's. A directory is renamed on every subvolume, the new name's hashed one first, under
 // entry locks on both names in dht.entry.sync (taken when a locks translator is present).
 func (d *DHT) Rename(ctx context.Context, oldLoc, newLoc *graph.Loc, xdata graph.Xdata) (graph.RenameReply, error) {
 	if oldLoc == nil || newLoc == nil {
@@ -46,12 +48,33 @@ func (d *DHT) Rename(ctx context.Context, oldLoc, newLoc *graph.Loc, xdata graph
 		if dst.Stat.IsDir() {
 			return graph.RenameReply{}, graph.Errorf(unix.EISDIR, "distribute: rename %s → %s", oldLoc, newLoc)
 		}
-		dc, _ = d.getCached(dst.Stat.GFID)
+		if c, ok := d.getCached(dst.Stat.GFID); ok {
+			dc = c
+		}
 	} else if graph.Errno(derr) != unix.ENOENT {
 		return graph.RenameReply{}, derr
 	}
 	unlock := d.entryLocks(ctx, oldLoc, newLoc)
 	defer unlock()
+	// A replaced destination whose data lives on a third subvolume (neither the source's nor the
+	// new name's hashed one: typically a hard link made elsewhere) is not replaced by either
+	// rename below. Its name there is first moved aside under a temporary name, so a subvolume
+	// that cannot change now (a brick down, quorum lost: EROFS) fails the whole rename before
+	// anything changed, instead of leaving the old destination behind as a second entry of the
+	// same name; it is removed once the rename succeeded, or put back if it failed.
+	var stash *graph.Loc
+	if derr == nil && dc >= 0 && dc != s && dc != dh {
+		stash = &graph.Loc{Name: ".weft-dht-rename-dst-" + dst.Stat.GFID.String(), ParentGFID: newLoc.ParentGFID}
+		stash.Path = newLoc.Path + ".weft-dht-rename-dst"
+		if _, err := d.subs[dc].Rename(ctx, newLoc, stash, nil); err != nil {
+			return graph.RenameReply{}, graph.Errorf(graph.Errno(err), "distribute: rename %s → %s: replaced file on %s: %v", oldLoc, newLoc, d.names[dc], err)
+		}
+	}
+	restore := func() {
+		if stash != nil {
+			_, _ = d.subs[dc].Rename(context.WithoutCancel(ctx), stash, newLoc, nil)
+		}
+	}
 	var tmp *graph.Loc
 	if dh != s {
 		// The destination's hashed subvolume gets a link file pointing at the data, made under a
@@ -62,6 +85,7 @@ func (d *DHT) Rename(ctx context.Context, oldLoc, newLoc *graph.Loc, xdata graph
 		tmp.Path = newLoc.Path + ".weft-dht-rename"
 		_, _ = d.subs[dh].Unlink(ctx, tmp, 0, nil) // a leftover of an interrupted rename
 		if err := d.createLinkfile(ctx, dh, s, tmp, src.Stat.GFID); err != nil {
+			restore()
 			return graph.RenameReply{}, err
 		}
 	}
@@ -70,7 +94,11 @@ func (d *DHT) Rename(ctx context.Context, oldLoc, newLoc *graph.Loc, xdata graph
 		if tmp != nil {
 			_, _ = d.subs[dh].Unlink(ctx, tmp, 0, nil)
 		}
+		restore()
 		return r, err
+	}
+	if stash != nil {
+		_, _ = d.subs[dc].Unlink(ctx, stash, 0, nil) // the replaced file's data
 	}
 	if tmp != nil {
 		if _, err := d.subs[dh].Rename(ctx, tmp, newLoc, nil); err != nil {
@@ -79,9 +107,6 @@ func (d *DHT) Rename(ctx context.Context, oldLoc, newLoc *graph.Loc, xdata graph
 	}
 	if sh != s {
 		_, _ = d.subs[sh].Unlink(ctx, oldLoc, 0, nil) // the old name's link file
-	}
-	if derr == nil && dc >= 0 && dc != s && dc != dh {
-		_, _ = d.subs[dc].Unlink(ctx, newLoc, 0, nil) // the replaced file's data
 	}
 	if derr == nil && dst.Stat.Nlink <= 1 {
 		d.forget(dst.Stat.GFID)
