@@ -14,7 +14,7 @@ import (
 )
 
 // TestRenameOverHardLinkQuorumAuto replays the sequence TestModelDistRep2QuorumAuto found
-// (testdata/rapid/TestModelDistRep2QuorumAuto/…-7873.fail) on distribute 2 × replicate 2 with
+// (rapid failure 20261122062202-7873) on distribute 2 × replicate 2 with
 // quorum auto: create /dd; link /dd → /b; (the first brick of replica set 1 goes down); create
 // /a; rename /a → /b. With the brick down, the old /b's hard link lives on the set that lost
 // quorum: the rename must fail with EROFS and change nothing (it used to succeed and leave
