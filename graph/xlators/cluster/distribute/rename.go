@@ -28,7 +28,7 @@ func (d *DHT) Rename(ctx context.Context, oldLoc, newLoc *graph.Loc, xdata graph
 		return graph.RenameReply{}, err
 	}
 	if src.Stat.IsDir() {
-		return d.renameDir(ctx, oldLoc, newLoc, dh, xdata)
+		return d.renameDir(ctx, oldLoc, newLoc, src.Stat.GFID, dh, xdata)
 	}
 	s, ok := d.getCached(src.Stat.GFID)
 	if !ok {
@@ -138,9 +138,12 @@ func (d *DHT) entryLocks(ctx context.Context, a, b *graph.Loc) func() {
 	}
 }
 
-func (d *DHT) renameDir(ctx context.Context, oldLoc, newLoc *graph.Loc, dh int, xdata graph.Xdata) (graph.RenameReply, error) {
+func (d *DHT) renameDir(ctx context.Context, oldLoc, newLoc *graph.Loc, srcGFID graph.GFID, dh int, xdata graph.Xdata) (graph.RenameReply, error) {
 	unlock := d.entryLocks(ctx, oldLoc, newLoc)
 	defer unlock()
+	if err := d.renameDirTargetEmpty(ctx, oldLoc, newLoc, srcGFID); err != nil {
+		return graph.RenameReply{}, err
+	}
 	r, err := d.subs[dh].Rename(ctx, oldLoc, newLoc, xdata)
 	if err != nil {
 		return r, err
@@ -166,4 +169,41 @@ func (d *DHT) renameDir(ctx context.Context, oldLoc, newLoc *graph.Loc, dh int, 
 		}
 	}
 	return r, nil
+}
+
+// renameDirTargetEmpty fails with ENOTEMPTY when the destination of a directory rename is a
+// directory with entries (link files included) on any subvolume (dht_rename_readdir_cbk). A
+// subvolume's copy holds only the entries hashed or cached there, so without this check the
+// rename would replace the copies that look empty and fail only on the others, and undoing it
+// could not bring the replaced copies back.
+func (d *DHT) renameDirTargetEmpty(ctx context.Context, oldLoc, newLoc *graph.Loc, srcGFID graph.GFID) error {
+	dst, err := d.Lookup(ctx, newLoc, nil)
+	if err != nil {
+		if graph.Errno(err) == unix.ENOENT {
+			return nil
+		}
+		return err
+	}
+	if dst.Stat.GFID == srcGFID {
+		return nil // the same directory: the subvolumes' renames do nothing
+	}
+	if !dst.Stat.IsDir() {
+		return graph.Errorf(unix.ENOTDIR, "distribute: rename %s → %s: not a directory", oldLoc, newLoc)
+	}
+	dl := &graph.Loc{GFID: dst.Stat.GFID, Path: newLoc.Path}
+	chk := fanout(d.all(), func(i int) ([]graph.Dirent, error) { return d.listAll(ctx, i, dl) })
+	for _, c := range chk {
+		if c.err != nil {
+			if e := graph.Errno(c.err); e == unix.ENOENT || e == unix.ENOTCONN {
+				continue
+			}
+			return c.err
+		}
+		for _, e := range c.v {
+			if e.Name != "." && e.Name != ".." {
+				return graph.Errorf(unix.ENOTEMPTY, "distribute: rename %s → %s: destination not empty", oldLoc, newLoc)
+			}
+		}
+	}
+	return nil
 }

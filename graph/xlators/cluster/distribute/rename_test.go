@@ -214,3 +214,80 @@ func TestRenameOverHardLinkOnThirdSubvol(t *testing.T) {
 		})
 	}
 }
+
+// TestRenameDirOverNonEmptyDir: a directory renamed over a directory that has entries on only
+// one subvolume fails with ENOTEMPTY and changes nothing, whichever subvolume holds the entry
+// (before the fix, the copy that looked empty was replaced and the destination vanished from
+// readdir once the rename was undone).
+func TestRenameDirOverNonEmptyDir(t *testing.T) {
+	for k := 0; k < 2; k++ {
+		t.Run(fmt.Sprintf("entry-on-%d", k), func(t *testing.T) {
+			ctx := context.Background()
+			d, leaves, _ := newROTapDHT(t)
+			mk := func(name string) graph.GFID {
+				r, err := d.Mkdir(ctx, graph.RootLoc().Child(name), 0o755, 0, nil)
+				if err != nil {
+					t.Fatalf("mkdir %s: %v", name, err)
+				}
+				return r.Stat.GFID
+			}
+			dst, src := mk("dst"), mk("src")
+			dstLoc := &graph.Loc{GFID: dst, Path: "/dst", Name: "dst", ParentGFID: graph.RootGFID}
+			var name string
+			for i := 0; i < 1000 && name == ""; i++ {
+				n := fmt.Sprintf("f%d", i)
+				h, _, err := d.hashed(ctx, dstLoc.Child(n))
+				if err != nil {
+					t.Fatal(err)
+				}
+				if h == k {
+					name = n
+				}
+			}
+			if name == "" {
+				t.Fatalf("no name hashes to subvolume %d", k)
+			}
+			fd := graph.NewFD(nil, graph.GFID{}, unix.O_RDWR)
+			if _, err := d.Create(ctx, dstLoc.Child(name), unix.O_RDWR|unix.O_CREAT, 0o644, 0, fd, nil); err != nil {
+				t.Fatal(err)
+			}
+			fd.Unref()
+			if _, err := onLeaf(leaves[1-k], dst, name); graph.Errno(err) != unix.ENOENT {
+				t.Fatalf("%s on %s: %v, want only on subvolume %d", name, leaves[1-k].Name(), err, k)
+			}
+			_, err := d.Rename(ctx, &graph.Loc{GFID: src, Path: "/src", Name: "src", ParentGFID: graph.RootGFID}, graph.RootLoc().Child("dst"), nil)
+			if graph.Errno(err) != unix.ENOTEMPTY {
+				t.Fatalf("rename /src → /dst (not empty): %v, want ENOTEMPTY", err)
+			}
+			if got := names(readAll(t, d, graph.RootGFID, 4096)); got != "dst src" {
+				t.Fatalf("/ lists [%s], want [dst src]", got)
+			}
+			for i, l := range leaves {
+				for _, n := range []string{"dst", "src"} {
+					r, err := onLeaf(l, graph.RootGFID, n)
+					want := map[string]graph.GFID{"dst": dst, "src": src}[n]
+					if err != nil || r.Stat.GFID != want {
+						t.Fatalf("/%s on subvolume %d: %v, gfid %v, want %v", n, i, err, r.Stat.GFID, want)
+					}
+				}
+			}
+			if got := names(readAll(t, d, dst, 4096)); got != name {
+				t.Fatalf("/dst lists [%s], want [%s]", got, name)
+			}
+			// Renaming a directory onto itself is still a no-op, and onto an empty one works.
+			if _, err := d.Rename(ctx, dstLoc, graph.RootLoc().Child("dst"), nil); err != nil {
+				t.Fatalf("rename /dst → /dst: %v", err)
+			}
+			empty := mk("empty")
+			if _, err := d.Rename(ctx, &graph.Loc{GFID: src, Path: "/src", Name: "src", ParentGFID: graph.RootGFID}, graph.RootLoc().Child("empty"), nil); err != nil {
+				t.Fatalf("rename /src → /empty: %v", err)
+			}
+			if got := names(readAll(t, d, graph.RootGFID, 4096)); got != "dst empty" {
+				t.Fatalf("/ lists [%s], want [dst empty]", got)
+			}
+			if r, err := d.Lookup(ctx, graph.RootLoc().Child("empty"), nil); err != nil || r.Stat.GFID != src || r.Stat.GFID == empty {
+				t.Fatalf("/empty after the rename: %v, want src's directory", err)
+			}
+		})
+	}
+}
