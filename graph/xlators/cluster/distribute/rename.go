@@ -141,8 +141,10 @@ func (d *DHT) entryLocks(ctx context.Context, a, b *graph.Loc) func() {
 func (d *DHT) renameDir(ctx context.Context, oldLoc, newLoc *graph.Loc, srcGFID graph.GFID, dh int, xdata graph.Xdata) (graph.RenameReply, error) {
 	unlock := d.entryLocks(ctx, oldLoc, newLoc)
 	defer unlock()
-	if err := d.renameDirTargetEmpty(ctx, oldLoc, newLoc, srcGFID); err != nil {
+	if k, err := d.nonEmptyTargetCopy(ctx, newLoc, srcGFID); err != nil {
 		return graph.RenameReply{}, err
+	} else if k >= 0 {
+		dh = k // that subvolume refuses first (ENOTEMPTY, or EINVAL into its own subtree)
 	}
 	r, err := d.subs[dh].Rename(ctx, oldLoc, newLoc, xdata)
 	if err != nil {
@@ -171,39 +173,38 @@ func (d *DHT) renameDir(ctx context.Context, oldLoc, newLoc *graph.Loc, srcGFID 
 	return r, nil
 }
 
-// renameDirTargetEmpty fails with ENOTEMPTY when the destination of a directory rename is a
-// directory with entries (link files included) on any subvolume (dht_rename_readdir_cbk). A
-// subvolume's copy holds only the entries hashed or cached there, so without this check the
-// rename would replace the copies that look empty and fail only on the others, and undoing it
-// could not bring the replaced copies back.
-func (d *DHT) renameDirTargetEmpty(ctx context.Context, oldLoc, newLoc *graph.Loc, srcGFID graph.GFID) error {
+// nonEmptyTargetCopy returns a subvolume on which the destination of a directory rename is a
+// directory with entries (link files included), or -1 (dht_rename_readdir_cbk). A subvolume's
+// copy holds only the entries hashed or cached there: renaming on a subvolume whose copy looks
+// empty first would replace that copy before another refused with ENOTEMPTY, and undoing it
+// could not bring the replaced copy back. Renaming on the non-empty one first lets it refuse
+// with the errno a local file system gives (EINVAL before ENOTEMPTY for a move into the
+// source's own subtree) before anything changed.
+func (d *DHT) nonEmptyTargetCopy(ctx context.Context, newLoc *graph.Loc, srcGFID graph.GFID) (int, error) {
 	dst, err := d.Lookup(ctx, newLoc, nil)
 	if err != nil {
 		if graph.Errno(err) == unix.ENOENT {
-			return nil
+			return -1, nil
 		}
-		return err
+		return -1, err
 	}
-	if dst.Stat.GFID == srcGFID {
-		return nil // the same directory: the subvolumes' renames do nothing
-	}
-	if !dst.Stat.IsDir() {
-		return graph.Errorf(unix.ENOTDIR, "distribute: rename %s → %s: not a directory", oldLoc, newLoc)
+	if dst.Stat.GFID == srcGFID || !dst.Stat.IsDir() {
+		return -1, nil // the same directory, or a file: the subvolumes answer alike
 	}
 	dl := &graph.Loc{GFID: dst.Stat.GFID, Path: newLoc.Path}
 	chk := fanout(d.all(), func(i int) ([]graph.Dirent, error) { return d.listAll(ctx, i, dl) })
-	for _, c := range chk {
+	for i, c := range chk {
 		if c.err != nil {
 			if e := graph.Errno(c.err); e == unix.ENOENT || e == unix.ENOTCONN {
 				continue
 			}
-			return c.err
+			return -1, c.err
 		}
 		for _, e := range c.v {
 			if e.Name != "." && e.Name != ".." {
-				return graph.Errorf(unix.ENOTEMPTY, "distribute: rename %s → %s: destination not empty", oldLoc, newLoc)
+				return i, nil
 			}
 		}
 	}
-	return nil
+	return -1, nil
 }

@@ -274,6 +274,25 @@ func TestRenameDirOverNonEmptyDir(t *testing.T) {
 			if got := names(readAll(t, d, dst, 4096)); got != name {
 				t.Fatalf("/dst lists [%s], want [%s]", got, name)
 			}
+			// Into its own subtree, over a non-empty directory there: EINVAL, as locally.
+			inner, err := d.Mkdir(ctx, dstLoc.Child("inner"), 0o755, 0, nil)
+			if err != nil {
+				t.Fatal(err)
+			}
+			innerLoc := &graph.Loc{GFID: inner.Stat.GFID, Path: "/dst/inner", Name: "inner", ParentGFID: dst}
+			for i := 0; i < 8; i++ { // entries on both subvolumes
+				fd := graph.NewFD(nil, graph.GFID{}, unix.O_RDWR)
+				if _, err := d.Create(ctx, innerLoc.Child(fmt.Sprintf("x%d", i)), unix.O_RDWR|unix.O_CREAT, 0o644, 0, fd, nil); err != nil {
+					t.Fatal(err)
+				}
+				fd.Unref()
+			}
+			if _, err := d.Rename(ctx, dstLoc, innerLoc, nil); graph.Errno(err) != unix.EINVAL {
+				t.Fatalf("rename /dst → /dst/inner: %v, want EINVAL", err)
+			}
+			if got := names(readAll(t, d, dst, 4096)); got != name+" inner" {
+				t.Fatalf("/dst lists [%s], want [%s inner]", got, name)
+			}
 			// Renaming a directory onto itself is still a no-op, and onto an empty one works.
 			if _, err := d.Rename(ctx, dstLoc, graph.RootLoc().Child("dst"), nil); err != nil {
 				t.Fatalf("rename /dst → /dst: %v", err)
