@@ -44,6 +44,7 @@ type Daemon struct {
 	joinMu sync.Mutex // serialises probes and joins
 
 	startIndex uint64 // the last log index found on disk at start
+	startCmd   uint64 // the last command (LogCommand) index found on disk at start
 
 	tasksMu sync.Mutex
 	tasks   map[string]*task // rebalance / remove-brick migrations run here, by volume
@@ -208,11 +209,36 @@ func (d *Daemon) catchUp(ctx context.Context) {
 	deadline := time.Now().Add(10 * time.Second)
 	for {
 		r := d.raft()
-		if r == nil || r.AppliedIndex() >= d.startIndex || time.Now().After(deadline) || ctx.Err() != nil {
+		// raft's AppliedIndex advances when an entry is handed to the state machine, before the
+		// state machine has applied it, so also wait for the FSM itself to reach the last
+		// command that was on disk (an API read right after a restart otherwise saw the state
+		// before the last commands: a CI failure of TestSingleNodeVolumeOps).
+		_, fsmIdx := d.fsm.State()
+		if r == nil || (r.AppliedIndex() >= d.startIndex && fsmIdx >= d.startCmd) || time.Now().After(deadline) || ctx.Err() != nil {
 			return
 		}
 		time.Sleep(20 * time.Millisecond)
 	}
+}
+
+// lastCommandIndex returns the index of the last LogCommand entry at or below last (0 if none
+// within the scan bound); entries before the first one left in the log are in the snapshot,
+// which raft restores before it starts.
+func lastCommandIndex(lg raft.LogStore, last uint64) uint64 {
+	first, err := lg.FirstIndex()
+	if err != nil {
+		return 0
+	}
+	for i, n := last, 0; i >= first && i > 0 && n < 100000; i, n = i-1, n+1 {
+		var l raft.Log
+		if err := lg.GetLog(i, &l); err != nil {
+			return 0
+		}
+		if l.Type == raft.LogCommand {
+			return i
+		}
+	}
+	return 0
 }
 
 // startRaft opens the log and starts raft. A node without raft state bootstraps a one-member
@@ -245,6 +271,7 @@ func (d *Daemon) startRaft(joining bool) error {
 	}
 	rc := store.RaftConfig(d.local.NodeID, d.cfg.RaftTimeoutScale, logOut)
 	d.startIndex, _ = lg.LastIndex()
+	d.startCmd = lastCommandIndex(lg, d.startIndex)
 	has, err := raft.HasExistingState(lg, lg, snaps)
 	if err != nil {
 		trans.Close()
