@@ -8,7 +8,6 @@ import (
 	"os/exec"
 	"path/filepath"
 	"sort"
-	"strconv"
 	"strings"
 	"sync"
 	"syscall"
@@ -165,47 +164,14 @@ func (s *supervisor) desired() (map[string]spec, error) {
 			out[sp.key] = sp
 		}
 	}
-	var served []string
-	for _, name := range started {
-		if !volgen.NFSDisabled(toVolgen(st, st.Volumes[name])) {
-			served = append(served, name)
-		}
-	}
-	if d.cfg.Gateway && len(served) > 0 {
-		// One gateway per node; it serves one volume (the gateway takes one client graph):
-		// the first started volume by name whose nfs.disable is off.
-		name := served[0]
-		gv := toVolgen(st, st.Volumes[name])
-		vf, err := volgen.ClientVolfile(gv, p)
+	if d.cfg.Gateway {
+		sp, ok, err := d.gatewaySpec(st, started, p)
 		if err != nil {
 			return nil, err
 		}
-		txt, err := volgen.Text(vf)
-		if err != nil {
-			return nil, err
+		if ok {
+			out[sp.key] = sp
 		}
-		listen := d.cfg.Bind
-		check := d.cfg.Advertise
-		sp := spec{
-			key: "gateway", kind: "gateway", volume: name, host: d.cfg.Advertise, port: d.cfg.NFSPort,
-			volfilePath: d.path("vols", name, "client.vol"), volfile: txt,
-			checkAddr: hostPort(check, d.cfg.NFSPort),
-			logPath:   d.path("logs", "gateway.log"),
-			extraPath: d.path("vols", name, "exports.json"), extra: exportsJSON(volgen.Exports(gv)),
-		}
-		if rb := st.Volumes[name].RemoveBrick; rb != nil && rb.LayoutEpoch > 0 {
-			// Restart after a remove-brick rewrote the layouts: the gateway must not keep
-			// creating files on the bricks being emptied from layouts it cached.
-			sp.restartKey = fmt.Sprintf("remove-brick layout %d", rb.LayoutEpoch)
-		}
-		sp.args = []string{"gateway", "--volfile", sp.volfilePath, "--export-config", sp.extraPath, "--volume", name,
-			"--secret-file", d.path("secret"), "--nfs-port", strconv.Itoa(d.cfg.NFSPort),
-			"--mount-port", strconv.Itoa(d.cfg.MountPort), "--portmap-port", strconv.Itoa(d.cfg.PortmapPort),
-			"--state-dir", d.path("gateway"), "--log-level", d.childLogLevel()}
-		if listen != "" {
-			sp.args = append(sp.args, "--listen", listen)
-		}
-		out[sp.key] = sp
 	}
 	for k, sp := range out {
 		sp.generationKey = strings.Join(sp.args, "\x00") + "\x00" + sp.volfile + "\x00" + sp.extra + "\x00" + sp.restartKey
