@@ -41,6 +41,7 @@ type spec struct {
 	logPath       string
 	extraPath     string // a second file the process reads (the gateway's export table)
 	extra         string
+	files         map[string]string // further files the process reads: path → content
 	restartKey    string // changing it restarts the process
 	generationKey string // args + volfile + extra: a change restarts the process
 }
@@ -175,6 +176,9 @@ func (s *supervisor) desired() (map[string]spec, error) {
 	}
 	for k, sp := range out {
 		sp.generationKey = strings.Join(sp.args, "\x00") + "\x00" + sp.volfile + "\x00" + sp.extra + "\x00" + sp.restartKey
+		for _, f := range sortedKeys(sp.files) {
+			sp.generationKey += "\x00" + f + "\x00" + sp.files[f]
+		}
 		out[k] = sp
 	}
 	return out, nil
@@ -227,6 +231,14 @@ func (s *supervisor) reconcile() {
 		}
 		if err == nil && sp.extraPath != "" {
 			err = store.WriteFileAtomic(sp.extraPath, []byte(sp.extra), 0o600)
+		}
+		for _, f := range sortedKeys(sp.files) {
+			if err == nil {
+				err = os.MkdirAll(filepath.Dir(f), 0o700)
+			}
+			if err == nil {
+				err = store.WriteFileAtomic(f, []byte(sp.files[f]), 0o600)
+			}
 		}
 		if err != nil {
 			s.log.Error("writing volfile; retrying later", zap.String("process", k), zap.Error(err))
@@ -382,4 +394,13 @@ func (s *supervisor) statedump(volume string) int {
 		}
 	}
 	return n
+}
+
+func sortedKeys(m map[string]string) []string {
+	keys := make([]string, 0, len(m))
+	for k := range m {
+		keys = append(keys, k)
+	}
+	sort.Strings(keys)
+	return keys
 }
