@@ -42,8 +42,8 @@ type spec struct {
 	extraPath     string // a second file the process reads (the gateway's export table)
 	extra         string
 	files         map[string]string // further files the process reads: path → content
-	restartKey    string // changing it restarts the process
-	generationKey string // args + volfile + extra: a change restarts the process
+	restartKey    string            // changing it restarts the process
+	generationKey string            // args + volfile + extra: a change restarts the process
 }
 
 // proc is a supervised process: started, watched, restarted with backoff until stopped.
