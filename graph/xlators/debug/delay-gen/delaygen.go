@@ -37,7 +37,7 @@ type config struct {
 // DelayGen is the translator.
 type DelayGen struct {
 	fopwrap.Wrapper
-	cfg     atomic.Pointer[config]
+	cfg     fopwrap.Live[config]
 	delayed atomic.Uint64
 }
 
@@ -45,17 +45,15 @@ type DelayGen struct {
 func New() graph.Xlator {
 	x := &DelayGen{}
 	x.Hooks = x
+	x.cfg.Parse = parse
 	return x
 }
 
 func parse(opts *graph.Options) (*config, error) {
 	c := &config{percent: opts.Float("delay-percentage"), delay: opts.Duration("delay-duration")}
-	set, given, err := fopwrap.ParseFopList(opts, "enable")
+	set, err := fopwrap.EnabledFops(opts, "enable")
 	if err != nil {
 		return nil, err
-	}
-	if !given {
-		set = fopwrap.AllFops()
 	}
 	c.fops = set
 	return c, nil
@@ -63,27 +61,19 @@ func parse(opts *graph.Options) (*config, error) {
 
 // CheckOptions implements graph.OptionChecker: enable must name fops.
 func (x *DelayGen) CheckOptions(opts *graph.Options) error {
-	_, err := parse(opts)
-	return err
+	return x.cfg.Check(opts)
 }
 
 // Init implements graph.Xlator.
 func (x *DelayGen) Init(ctx context.Context) error {
-	c, err := parse(x.Options())
-	if err != nil {
-		return err
-	}
-	x.cfg.Store(c)
-	return nil
+	return x.cfg.Apply(x.Options())
 }
 
 // Reconfigure implements graph.Xlator: every option changes live.
 func (x *DelayGen) Reconfigure(opts *graph.Options) error {
-	c, err := parse(opts)
-	if err != nil {
+	if err := x.cfg.Apply(opts); err != nil {
 		return err
 	}
-	x.cfg.Store(c)
 	return x.Wrapper.Reconfigure(opts)
 }
 

@@ -14,25 +14,12 @@ import (
 )
 
 func volf(t testing.TB, opts string) *volfile.Volfile {
-	vf, err := volfile.ParseString("volume leaf\n type test/leaf\nend-volume\nvolume dg\n type debug/delay-gen\n" + opts + " subvolumes leaf\nend-volume\n")
-	if err != nil {
-		t.Fatal(err)
-	}
-	return vf
+	return foptest.Volfile(t, "dg", "debug/delay-gen", opts)
 }
 
 func build(t *testing.T, opts string) (*graph.Graph, *DelayGen, *foptest.Leaf) {
-	t.Helper()
-	foptest.Register()
-	g, err := graph.Build(volf(t, opts), nil)
-	if err != nil {
-		t.Fatal(err)
-	}
-	if err := g.Activate(context.Background()); err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(g.Fini)
-	return g, g.Find("dg").(*DelayGen), g.Find("leaf").(*foptest.Leaf)
+	g, leaf := foptest.Build(t, "dg", "debug/delay-gen", opts)
+	return g, g.Find("dg").(*DelayGen), leaf
 }
 
 // TestDelaysEveryFop: at 100% with a 2ms delay, every one of the 45 fops is delayed, succeeds

@@ -46,7 +46,7 @@ type config struct {
 // ErrorGen is the translator.
 type ErrorGen struct {
 	fopwrap.Wrapper
-	cfg      atomic.Pointer[config]
+	cfg      fopwrap.Live[config]
 	injected atomic.Uint64
 }
 
@@ -54,6 +54,7 @@ type ErrorGen struct {
 func New() graph.Xlator {
 	x := &ErrorGen{}
 	x.Hooks = x
+	x.cfg.Parse = parse
 	return x
 }
 
@@ -64,12 +65,9 @@ func parse(opts *graph.Options) (*config, error) {
 		return nil, graph.OptionErr(opts, "error-no", errors.New("not an errno name (like EIO or ENOSPC)"))
 	}
 	c.errno = e
-	set, given, err := fopwrap.ParseFopList(opts, "enable")
+	set, err := fopwrap.EnabledFops(opts, "enable")
 	if err != nil {
 		return nil, err
-	}
-	if !given {
-		set = fopwrap.AllFops()
 	}
 	c.fops = set
 	seed := uint64(opts.Int("seed"))
@@ -82,27 +80,19 @@ func parse(opts *graph.Options) (*config, error) {
 
 // CheckOptions implements graph.OptionChecker: error-no must name an errno and enable fops.
 func (x *ErrorGen) CheckOptions(opts *graph.Options) error {
-	_, err := parse(opts)
-	return err
+	return x.cfg.Check(opts)
 }
 
 // Init implements graph.Xlator.
 func (x *ErrorGen) Init(ctx context.Context) error {
-	c, err := parse(x.Options())
-	if err != nil {
-		return err
-	}
-	x.cfg.Store(c)
-	return nil
+	return x.cfg.Apply(x.Options())
 }
 
 // Reconfigure implements graph.Xlator: every option changes live (the rate restarts).
 func (x *ErrorGen) Reconfigure(opts *graph.Options) error {
-	c, err := parse(opts)
-	if err != nil {
+	if err := x.cfg.Apply(opts); err != nil {
 		return err
 	}
-	x.cfg.Store(c)
 	return x.Wrapper.Reconfigure(opts)
 }
 

@@ -12,25 +12,12 @@ import (
 )
 
 func volf(t testing.TB, opts string) *volfile.Volfile {
-	vf, err := volfile.ParseString("volume leaf\n type test/leaf\nend-volume\nvolume eg\n type debug/error-gen\n" + opts + " subvolumes leaf\nend-volume\n")
-	if err != nil {
-		t.Fatal(err)
-	}
-	return vf
+	return foptest.Volfile(t, "eg", "debug/error-gen", opts)
 }
 
 func build(t *testing.T, opts string) (*graph.Graph, *ErrorGen, *foptest.Leaf) {
-	t.Helper()
-	foptest.Register()
-	g, err := graph.Build(volf(t, opts), nil)
-	if err != nil {
-		t.Fatal(err)
-	}
-	if err := g.Activate(context.Background()); err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(g.Fini)
-	return g, g.Find("eg").(*ErrorGen), g.Find("leaf").(*foptest.Leaf)
+	g, leaf := foptest.Build(t, "eg", "debug/error-gen", opts)
+	return g, g.Find("eg").(*ErrorGen), leaf
 }
 
 // TestFailsEveryFop: with the defaults every one of the 45 fops fails with EIO and none

@@ -7,8 +7,10 @@ package foptest
 import (
 	"context"
 	"sync"
+	"testing"
 
 	"github.com/weftfs/weft/graph"
+	"github.com/weftfs/weft/graph/volfile"
 )
 
 // Leaf is a recording leaf translator. The zero value (wrapped with graph.Wrap) succeeds on
@@ -96,4 +98,31 @@ func Fixture() (*graph.Loc, *graph.FD) {
 	g := graph.NewGFID()
 	loc := &graph.Loc{Path: "/f", Name: "f", GFID: g, ParentGFID: graph.RootGFID}
 	return loc, graph.NewFD(nil, g, 0)
+}
+
+// Volfile returns a two-volume volfile: a "test/leaf" volume "leaf" under a volume name of type
+// typ with the option lines opts (each " option key value\n").
+func Volfile(t testing.TB, name, typ, opts string) *volfile.Volfile {
+	t.Helper()
+	vf, err := volfile.ParseString("volume leaf\n type test/leaf\nend-volume\nvolume " + name + "\n type " + typ + "\n" + opts + " subvolumes leaf\nend-volume\n")
+	if err != nil {
+		t.Fatal(err)
+	}
+	return vf
+}
+
+// Build builds and activates Volfile(t, name, typ, opts), finalised when the test ends, and
+// returns the graph and its leaf.
+func Build(t testing.TB, name, typ, opts string) (*graph.Graph, *Leaf) {
+	t.Helper()
+	Register()
+	g, err := graph.Build(Volfile(t, name, typ, opts), nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := g.Activate(context.Background()); err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(g.Fini)
+	return g, g.Find("leaf").(*Leaf)
 }
