@@ -214,28 +214,39 @@ func (p *Posix) Lookup(ctx context.Context, loc *graph.Loc, xdata graph.Xdata) (
 	return r, nil
 }
 
+// createPrologue does what every entry creation starts with: admission, the space check, the
+// entry's resolution, its new GFID (from xdata's gfid-req or fresh), the parent's attributes
+// into preParent, and the caller's write and search permission on the parent.
+func (p *Posix) createPrologue(ctx context.Context, loc *graph.Loc, xdata graph.Xdata, preParent *graph.Iatt) (entry, graph.GFID, error) {
+	if err := p.enter(ctx); err != nil {
+		return entry{}, graph.GFID{}, err
+	}
+	if err := p.spaceCheck(xdata); err != nil {
+		return entry{}, graph.GFID{}, err
+	}
+	e, err := p.resolveEntry(loc)
+	if err != nil {
+		return entry{}, graph.GFID{}, err
+	}
+	g, err := newGFID(xdata)
+	if err != nil {
+		return entry{}, graph.GFID{}, err
+	}
+	if *preParent, err = p.statKnown(e.parentRel, e.parent); err != nil {
+		return entry{}, graph.GFID{}, err
+	}
+	if err := need(ctx, preParent, unix.W_OK|unix.X_OK, "no permission to create in the directory of "+e.rel); err != nil {
+		return entry{}, graph.GFID{}, err
+	}
+	return e, g, nil
+}
+
 // createCommon does what mknod, mkdir and symlink share.
 func (p *Posix) createCommon(ctx context.Context, loc *graph.Loc, xdata graph.Xdata, isDir bool,
 	mk func(stage string, sgid bool) (int, error)) (graph.EntryReply, int, error) {
 	var r graph.EntryReply
-	if err := p.enter(ctx); err != nil {
-		return r, -1, err
-	}
-	if err := p.spaceCheck(xdata); err != nil {
-		return r, -1, err
-	}
-	e, err := p.resolveEntry(loc)
+	e, g, err := p.createPrologue(ctx, loc, xdata, &r.PreParent)
 	if err != nil {
-		return r, -1, err
-	}
-	g, err := newGFID(xdata)
-	if err != nil {
-		return r, -1, err
-	}
-	if r.PreParent, err = p.statKnown(e.parentRel, e.parent); err != nil {
-		return r, -1, err
-	}
-	if err := need(ctx, &r.PreParent, unix.W_OK|unix.X_OK, "no permission to create in the directory of "+e.rel); err != nil {
 		return r, -1, err
 	}
 	var st unix.Stat_t
@@ -367,24 +378,8 @@ var errNoTmpfile = errors.New("posix: O_TMPFILE not usable")
 // errNoTmpfile means the file system has no O_TMPFILE (or the open mode cannot use it).
 func (p *Posix) createTmpfile(ctx context.Context, loc *graph.Loc, oflags int, perm uint32, xdata graph.Xdata) (graph.EntryReply, int, error) {
 	var r graph.EntryReply
-	if err := p.enter(ctx); err != nil {
-		return r, -1, err
-	}
-	if err := p.spaceCheck(xdata); err != nil {
-		return r, -1, err
-	}
-	e, err := p.resolveEntry(loc)
+	e, g, err := p.createPrologue(ctx, loc, xdata, &r.PreParent)
 	if err != nil {
-		return r, -1, err
-	}
-	g, err := newGFID(xdata)
-	if err != nil {
-		return r, -1, err
-	}
-	if r.PreParent, err = p.statKnown(e.parentRel, e.parent); err != nil {
-		return r, -1, err
-	}
-	if err := need(ctx, &r.PreParent, unix.W_OK|unix.X_OK, "no permission to create in the directory of "+e.rel); err != nil {
 		return r, -1, err
 	}
 	kfd, err := unix.Openat(p.rootFD, e.parentRel, oflags&^unix.O_TRUNC|unix.O_TMPFILE, perm)
