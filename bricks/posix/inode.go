@@ -2,8 +2,8 @@ package posix
 
 import (
 	"context"
-	"encoding/binary"
 	"errors"
+	"fmt"
 	"strings"
 
 	"golang.org/x/sys/unix"
@@ -512,15 +512,6 @@ func (p *Posix) Fxattrop(ctx context.Context, fd *graph.FD, flag graph.XattropFl
 	return out, nil, wrap(err, "fxattrop", "<gfid:"+f.gfid.String()+">")
 }
 
-func allZero(b []byte) bool {
-	for _, x := range b {
-		if x != 0 {
-			return false
-		}
-	}
-	return true
-}
-
 // xattrop applies flag to every key of dict under the GFID's lock and returns the resulting
 // values (GlusterFS posix-inode-fd-ops.c _posix_handle_xattr_keyvalue_pair).
 func (p *Posix) xattrop(g graph.GFID, flag graph.XattropFlag, dict graph.Xdata, io xattrIO) (graph.Xdata, error) {
@@ -530,23 +521,8 @@ func (p *Posix) xattrop(g graph.GFID, flag graph.XattropFlag, dict graph.Xdata, 
 		if protectedXattr(k) || k == "" {
 			return nil, graph.Errorf(unix.EPERM, "xattrop on %q", k)
 		}
-		var unit int
-		switch flag {
-		case graph.XattropAddArray:
-			unit = 4
-		case graph.XattropAddArray64:
-			unit = 8
-		case graph.XattropAddArrayWithDefault:
-			unit = 8 // values plus defaults, 4 bytes each
-		case graph.XattropAddArray64WithDefault:
-			unit = 16
-		case graph.XattropOrArray, graph.XattropAndArray, graph.XattropGetAndSet:
-			unit = 1
-		default:
-			return nil, graph.Errorf(unix.EINVAL, "unknown xattrop type %d", flag)
-		}
-		if len(v) == 0 || len(v)%unit != 0 {
-			return nil, graph.Errorf(unix.EINVAL, "xattrop %s: value of %d bytes for type %d", k, len(v), flag)
+		if err := graph.XattropCheck(flag, v); err != nil {
+			return nil, fmt.Errorf("xattrop %s: %w", k, err)
 		}
 	}
 	mu := p.xattropLock(g)
@@ -561,75 +537,26 @@ func (p *Posix) xattrop(g graph.GFID, flag graph.XattropFlag, dict graph.Xdata, 
 		}
 		cur := make([]byte, count)
 		n, err := io.get(k, cur)
-		existed := true
 		switch {
 		case err == nil:
-			for i := n; i < count; i++ {
-				cur[i] = 0
-			}
+			cur = cur[:n]
 		case errors.Is(err, unix.ENODATA):
-			existed = false
+			cur = nil
 		default:
 			return nil, graph.Errorf(graph.Errno(err), "get %s", k)
 		}
-		if flag != graph.XattropGetAndSet && allZero(v) {
-			// Nothing to add: answer the current value without writing.
-			out[k] = cur
-			continue
+		store, reply, err := graph.XattropApply(flag, cur, v)
+		if err != nil {
+			return nil, fmt.Errorf("xattrop %s: %w", k, err)
 		}
-		newv := cur
-		switch flag {
-		case graph.XattropAddArray:
-			for i := 0; i < count; i += 4 {
-				binary.BigEndian.PutUint32(cur[i:], binary.BigEndian.Uint32(cur[i:])+binary.BigEndian.Uint32(v[i:]))
+		if store != nil {
+			if err := io.set(k, store); err != nil {
+				return nil, graph.Errorf(graph.Errno(err), "set %s", k)
 			}
-		case graph.XattropAddArray64:
-			for i := 0; i < count; i += 8 {
-				binary.BigEndian.PutUint64(cur[i:], binary.BigEndian.Uint64(cur[i:])+binary.BigEndian.Uint64(v[i:]))
-			}
-		case graph.XattropAddArrayWithDefault:
-			for i := 0; i < count; i += 4 {
-				d := binary.BigEndian.Uint32(cur[i:])
-				add := binary.BigEndian.Uint32(v[i:])
-				if d == 0 {
-					d = add + binary.BigEndian.Uint32(v[count+i:])
-				} else {
-					d += add
-				}
-				binary.BigEndian.PutUint32(cur[i:], d)
-			}
-		case graph.XattropAddArray64WithDefault:
-			for i := 0; i < count; i += 8 {
-				d := binary.BigEndian.Uint64(cur[i:])
-				add := binary.BigEndian.Uint64(v[i:])
-				if d == 0 {
-					d = add + binary.BigEndian.Uint64(v[count+i:])
-				} else {
-					d += add
-				}
-				binary.BigEndian.PutUint64(cur[i:], d)
-			}
-		case graph.XattropOrArray:
-			for i := range cur {
-				cur[i] |= v[i]
-			}
-		case graph.XattropAndArray:
-			for i := range cur {
-				cur[i] &= v[i]
-			}
-		case graph.XattropGetAndSet:
-			newv = v
 		}
-		if err := io.set(k, newv); err != nil {
-			return nil, graph.Errorf(graph.Errno(err), "set %s", k)
+		if reply != nil {
+			out[k] = reply
 		}
-		if flag == graph.XattropGetAndSet {
-			if existed {
-				out[k] = cur // the old value
-			}
-			continue
-		}
-		out[k] = cur
 	}
 	return out, nil
 }

@@ -3,7 +3,6 @@ package memory
 import (
 	"context"
 	"crypto/sha256"
-	"encoding/binary"
 	"fmt"
 	"hash/adler32"
 	"sort"
@@ -280,97 +279,6 @@ func (m *Memory) Fremovexattr(ctx context.Context, fd *graph.FD, name string, xd
 	return nil, m.removexattr(ctx, n, name)
 }
 
-// XattropApply computes one xattrop step as GlusterFS's posix does (posix-inode-fd-ops.c,
-// _posix_handle_xattr_keyvalue_pair and the __add_array* helpers): cur is the stored value (nil
-// when absent; a shorter value is zero-padded), op the operand. It returns the value to store
-// (store nil: write nothing — an all-zero addend leaves the xattr untouched) and the value to
-// reply with (reply nil: no key in the reply). Adds reply with the new value; GetAndSet stores op
-// and replies with the old value when there was one. The WithDefault forms carry the addends
-// followed by the defaults: an element that is zero becomes default+addend. Exported so that
-// other leaves can share the arithmetic.
-func XattropApply(flag graph.XattropFlag, cur, op []byte) (store, reply []byte, err error) {
-	unit := 1
-	switch flag {
-	case graph.XattropAddArray:
-		unit = 4
-	case graph.XattropAddArray64:
-		unit = 8
-	case graph.XattropAddArrayWithDefault:
-		unit = 8
-	case graph.XattropAddArray64WithDefault:
-		unit = 16
-	case graph.XattropOrArray, graph.XattropAndArray, graph.XattropGetAndSet:
-	default:
-		return nil, nil, graph.Errorf(unix.EINVAL, "memory: xattrop: unknown flag %d", flag)
-	}
-	if len(op) == 0 || len(op)%unit != 0 {
-		return nil, nil, graph.Errorf(unix.EINVAL, "memory: xattrop: operand of %d bytes for flag %d", len(op), flag)
-	}
-	if flag == graph.XattropGetAndSet {
-		var old []byte
-		if cur != nil {
-			old = append([]byte{}, cur...)
-		}
-		return append([]byte(nil), op...), old, nil
-	}
-	count := len(op)
-	if flag == graph.XattropAddArrayWithDefault || flag == graph.XattropAddArray64WithDefault {
-		count /= 2
-	}
-	if len(cur) > count {
-		return nil, nil, graph.Errorf(unix.ERANGE, "memory: xattrop: stored value of %d bytes, operand of %d", len(cur), count)
-	}
-	v := make([]byte, count)
-	copy(v, cur)
-	if allZero(op[:count]) {
-		return nil, v, nil
-	}
-	switch flag {
-	case graph.XattropAddArray:
-		for i := 0; i < count; i += 4 {
-			binary.BigEndian.PutUint32(v[i:], binary.BigEndian.Uint32(v[i:])+binary.BigEndian.Uint32(op[i:]))
-		}
-	case graph.XattropAddArray64:
-		for i := 0; i < count; i += 8 {
-			binary.BigEndian.PutUint64(v[i:], binary.BigEndian.Uint64(v[i:])+binary.BigEndian.Uint64(op[i:]))
-		}
-	case graph.XattropAddArrayWithDefault:
-		for i := 0; i < count; i += 4 {
-			d, add := binary.BigEndian.Uint32(v[i:]), binary.BigEndian.Uint32(op[i:])
-			if d == 0 {
-				d = binary.BigEndian.Uint32(op[count+i:])
-			}
-			binary.BigEndian.PutUint32(v[i:], d+add)
-		}
-	case graph.XattropAddArray64WithDefault:
-		for i := 0; i < count; i += 8 {
-			d, add := binary.BigEndian.Uint64(v[i:]), binary.BigEndian.Uint64(op[i:])
-			if d == 0 {
-				d = binary.BigEndian.Uint64(op[count+i:])
-			}
-			binary.BigEndian.PutUint64(v[i:], d+add)
-		}
-	case graph.XattropOrArray:
-		for i := range v {
-			v[i] |= op[i]
-		}
-	case graph.XattropAndArray:
-		for i := range v {
-			v[i] &= op[i]
-		}
-	}
-	return v, append([]byte(nil), v...), nil
-}
-
-func allZero(b []byte) bool {
-	for _, c := range b {
-		if c != 0 {
-			return false
-		}
-	}
-	return true
-}
-
 func (m *Memory) xattrop(ctx context.Context, n *node, flag graph.XattropFlag, dict graph.Xdata) (graph.Xdata, error) {
 	c := graph.CredsFrom(ctx)
 	if len(dict) == 0 {
@@ -392,7 +300,7 @@ func (m *Memory) xattrop(ctx context.Context, n *node, flag graph.XattropFlag, d
 		if !ok {
 			cur = nil
 		}
-		st, rep, err := XattropApply(flag, cur, dict[k])
+		st, rep, err := graph.XattropApply(flag, cur, dict[k])
 		if err != nil {
 			return nil, fmt.Errorf("memory: xattrop %s: %w", k, err)
 		}
