@@ -2,6 +2,8 @@ package daemon
 
 import (
 	"context"
+	"crypto/sha256"
+	"encoding/hex"
 	"fmt"
 	"net"
 	"os"
@@ -43,13 +45,23 @@ type spec struct {
 	extra         string
 	files         map[string]string // further files the process reads: path → content
 	restartKey    string            // changing it restarts the process
-	generationKey string            // args + volfile + extra: a change restarts the process
+	// reload: the process re-reads its files on SIGHUP (bricks, gateways), so a change of
+	// their content alone is applied by rewriting them and sending SIGHUP, not by a restart.
+	reload bool
+	// argsKey (args + restartKey) changing restarts the process; contentKey (volfile, extra,
+	// files) changing reloads a reloadable process and restarts any other.
+	argsKey, contentKey string
 }
+
+// reloadKinds are the process kinds whose program reloads its files on SIGHUP: `weft brick`
+// (graph reconfigure) and `weft gateway`. The self-heal daemon restarts.
+var reloadKinds = map[string]bool{"brick": true, "gateway": true}
 
 // proc is a supervised process: started, watched, restarted with backoff until stopped.
 type proc struct {
-	spec spec
-	stop chan struct{}
+	spec    spec
+	content string // the contentKey of the files last written for it (guarded by supervisor.mu)
+	stop    chan struct{}
 	done chan struct{}
 
 	mu       sync.Mutex
@@ -65,10 +77,16 @@ type supervisor struct {
 	mu   sync.Mutex
 	proc map[string]*proc
 	kc   chan struct{}
+	// reloads counts SIGHUPs sent (tests).
+	reloads int
+	// want computes the desired processes (tests replace it; default desired).
+	want func() (map[string]spec, error)
 }
 
 func newSupervisor(d *Daemon) *supervisor {
-	return &supervisor{d: d, log: d.log.Named("supervisor"), proc: map[string]*proc{}, kc: make(chan struct{}, 1)}
+	s := &supervisor{d: d, log: d.log.Named("supervisor"), proc: map[string]*proc{}, kc: make(chan struct{}, 1)}
+	s.want = s.desired
+	return s
 }
 
 func (s *supervisor) kick() {
@@ -141,7 +159,11 @@ func (s *supervisor) desired() (map[string]spec, error) {
 				checkAddr: hostPort(gv.Bricks[i].Host, b.Port),
 				logPath:   d.path("logs", "bricks", base+".log"),
 			}
-			sp.args = []string{"brick", "--volfile", sp.volfilePath, "--brick-name", b.Path, "--log-level", d.childLogLevel()}
+			// A brick applies option changes live (SIGHUP: graph reconfigure); a change of its
+			// graph's shape or listen address restarts it (see cmd/weft/brick.go).
+			sp.restartKey = volgen.Topology(vf)
+			sp.args = []string{"brick", "--volfile", sp.volfilePath, "--brick-name", b.Path, "--log-level", d.childLogLevel(),
+				"--control-socket", d.brickControlSocket(name, b.Path)}
 			out[sp.key] = sp
 			local = true
 		}
@@ -174,14 +196,21 @@ func (s *supervisor) desired() (map[string]spec, error) {
 			out[sp.key] = sp
 		}
 	}
+	finishSpecs(out)
+	return out, nil
+}
+
+// finishSpecs computes the restart and reload keys of specs.
+func finishSpecs(out map[string]spec) {
 	for k, sp := range out {
-		sp.generationKey = strings.Join(sp.args, "\x00") + "\x00" + sp.volfile + "\x00" + sp.extra + "\x00" + sp.restartKey
+		sp.argsKey = strings.Join(sp.args, "\x00") + "\x00" + sp.restartKey
+		sp.contentKey = sp.volfile + "\x00" + sp.extra
 		for _, f := range sortedKeys(sp.files) {
-			sp.generationKey += "\x00" + f + "\x00" + sp.files[f]
+			sp.contentKey += "\x00" + f + "\x00" + sp.files[f]
 		}
+		sp.reload = reloadKinds[sp.kind]
 		out[k] = sp
 	}
-	return out, nil
 }
 
 // childLogLevel is the log level of supervised bricks and gateways: the daemon's.
@@ -194,7 +223,7 @@ func (d *Daemon) childLogLevel() string {
 }
 
 func (s *supervisor) reconcile() {
-	want, err := s.desired()
+	want, err := s.want()
 	if err != nil {
 		s.log.Error("computing processes", zap.Error(err))
 		return
@@ -202,7 +231,8 @@ func (s *supervisor) reconcile() {
 	s.mu.Lock()
 	var stopping []*proc
 	for k, p := range s.proc {
-		if w, ok := want[k]; !ok || w.generationKey != p.spec.generationKey {
+		w, ok := want[k]
+		if !ok || w.argsKey != p.spec.argsKey || (w.contentKey != p.content && !w.reload) {
 			close(p.stop)
 			stopping = append(stopping, p)
 			delete(s.proc, k)
@@ -221,36 +251,69 @@ func (s *supervisor) reconcile() {
 	}
 	sort.Strings(keys)
 	for _, k := range keys {
-		if _, ok := s.proc[k]; ok {
+		sp := want[k]
+		if p, ok := s.proc[k]; ok {
+			if p.content != sp.contentKey {
+				s.reloadProc(p, sp)
+			}
 			continue
 		}
-		sp := want[k]
-		err := os.MkdirAll(filepath.Dir(sp.volfilePath), 0o700)
-		if err == nil {
-			err = store.WriteFileAtomic(sp.volfilePath, []byte(sp.volfile), 0o600)
-		}
-		if err == nil && sp.extraPath != "" {
-			err = store.WriteFileAtomic(sp.extraPath, []byte(sp.extra), 0o600)
-		}
-		for _, f := range sortedKeys(sp.files) {
-			if err == nil {
-				err = os.MkdirAll(filepath.Dir(f), 0o700)
-			}
-			if err == nil {
-				err = store.WriteFileAtomic(f, []byte(sp.files[f]), 0o600)
-			}
-		}
-		if err != nil {
+		if err := writeFiles(sp); err != nil {
 			s.log.Error("writing volfile; retrying later", zap.String("process", k), zap.Error(err))
 			continue
 		}
 		if err := os.MkdirAll(filepath.Dir(sp.logPath), 0o700); err != nil {
 			s.log.Error("log dir", zap.Error(err))
 		}
-		p := &proc{spec: sp, stop: make(chan struct{}), done: make(chan struct{})}
+		p := &proc{spec: sp, content: sp.contentKey, stop: make(chan struct{}), done: make(chan struct{})}
 		s.proc[k] = p
 		go p.run(s.d.exe, s.log)
 	}
+}
+
+// writeFiles writes a process's volfile, extra file and further files, each atomically.
+func writeFiles(sp spec) error {
+	err := os.MkdirAll(filepath.Dir(sp.volfilePath), 0o700)
+	if err == nil {
+		err = store.WriteFileAtomic(sp.volfilePath, []byte(sp.volfile), 0o600)
+	}
+	if err == nil && sp.extraPath != "" {
+		err = store.WriteFileAtomic(sp.extraPath, []byte(sp.extra), 0o600)
+	}
+	for _, f := range sortedKeys(sp.files) {
+		if err == nil {
+			err = os.MkdirAll(filepath.Dir(f), 0o700)
+		}
+		if err == nil {
+			err = store.WriteFileAtomic(f, []byte(sp.files[f]), 0o600)
+		}
+	}
+	return err
+}
+
+// reloadProc rewrites the files of a running reloadable process (same arguments, new content)
+// and sends it SIGHUP; called with s.mu held. A process between restarts reads the new files
+// when it starts. A write error leaves the recorded content as it was, so the next
+// reconciliation tries again.
+func (s *supervisor) reloadProc(p *proc, sp spec) {
+	if err := writeFiles(sp); err != nil {
+		s.log.Error("writing files for a reload; retrying later", zap.String("process", sp.key), zap.Error(err))
+		return
+	}
+	p.content = sp.contentKey
+	p.mu.Lock()
+	pid := p.pid
+	p.mu.Unlock()
+	if pid <= 0 {
+		s.log.Info("files updated; the process reads them when it starts again", zap.String("process", sp.key))
+		return
+	}
+	if err := syscall.Kill(pid, syscall.SIGHUP); err != nil {
+		s.log.Warn("reload signal", zap.String("process", sp.key), zap.Int("pid", pid), zap.Error(err))
+		return
+	}
+	s.reloads++
+	s.log.Info("process reloading (SIGHUP)", zap.String("process", sp.key), zap.Int("pid", pid))
 }
 
 // run starts the process and restarts it when it exits, until stop is closed.
@@ -403,4 +466,18 @@ func sortedKeys(m map[string]string) []string {
 	}
 	sort.Strings(keys)
 	return keys
+}
+
+// brickControlSocket is the unix socket a brick of this node serves its profile (io-stats
+// figures) on, for the daemon only. Socket paths are limited to 108 bytes: a state directory
+// too deep for it puts the socket in the temporary directory, under a name derived from it.
+func (d *Daemon) brickControlSocket(volume, path string) string {
+	sum := sha256.Sum256([]byte(volume + "\x00" + path))
+	name := hex.EncodeToString(sum[:6]) + ".sock"
+	p := d.path("run", name)
+	if len(p) > 100 {
+		all := sha256.Sum256([]byte(p))
+		p = filepath.Join(os.TempDir(), "weft-"+hex.EncodeToString(all[:8])+".sock")
+	}
+	return p
 }

@@ -221,3 +221,29 @@ func TestOptions(t *testing.T) {
 		t.Fatal("brick out of range: no error")
 	}
 }
+
+func TestTopologyIgnoresOptionsButNotShapeOrListen(t *testing.T) {
+	v := &Volume{Name: "tv", ID: "00000000-0000-0000-0000-000000000001", Bricks: []Brick{{Host: "127.0.0.1", Path: "/b1", Port: 49152}}}
+	brick := func(v *Volume) string {
+		t.Helper()
+		vf, err := BrickVolfile(v, 0, Params{Secret: "s"})
+		if err != nil {
+			t.Fatal(err)
+		}
+		return Topology(vf)
+	}
+	base := brick(v)
+	v.Options = map[string]string{"diagnostics.latency-measurement": "off", "features.revocation-secs": "5"}
+	if got := brick(v); got != base {
+		t.Fatalf("an option change changed the topology:\n%s\n%s", base, got)
+	}
+	v.Bricks[0].Port = 49153
+	if got := brick(v); got == base {
+		t.Fatal("a new listen port kept the topology")
+	}
+	v.Bricks[0].Port = 49152
+	v.Replica, v.Bricks = 2, append(v.Bricks, Brick{Host: "127.0.0.2", Path: "/b2", Port: 49152})
+	if got := brick(v); got == base {
+		t.Fatal("replicate (features/index added) kept the topology")
+	}
+}
