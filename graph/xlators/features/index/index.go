@@ -496,33 +496,13 @@ func (x *Index) vreaddir(ctx context.Context, d *vdir, size uint32, offset uint6
 			if plus {
 				if r, err := x.FirstChild().Lookup(ctx, &graph.Loc{GFID: g}, nil); err == nil {
 					de.Stat = r.Stat
-					de.Type = dtype(r.Stat.Type())
+					de.Type = r.Stat.DirentType()
 				}
 			}
 		}
 		out = append(out, de)
 	}
 	return out
-}
-
-func dtype(t uint32) uint8 {
-	switch t {
-	case unix.S_IFDIR:
-		return unix.DT_DIR
-	case unix.S_IFREG:
-		return unix.DT_REG
-	case unix.S_IFLNK:
-		return unix.DT_LNK
-	case unix.S_IFCHR:
-		return unix.DT_CHR
-	case unix.S_IFBLK:
-		return unix.DT_BLK
-	case unix.S_IFIFO:
-		return unix.DT_FIFO
-	case unix.S_IFSOCK:
-		return unix.DT_SOCK
-	}
-	return unix.DT_UNKNOWN
 }
 
 // Readdir implements graph.Fops.

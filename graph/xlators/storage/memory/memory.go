@@ -172,26 +172,6 @@ func (n *node) touch(t graph.Timespec) {
 	n.mu.Unlock()
 }
 
-func dtype(mode uint32) uint8 {
-	switch mode & unix.S_IFMT {
-	case unix.S_IFDIR:
-		return unix.DT_DIR
-	case unix.S_IFREG:
-		return unix.DT_REG
-	case unix.S_IFLNK:
-		return unix.DT_LNK
-	case unix.S_IFIFO:
-		return unix.DT_FIFO
-	case unix.S_IFCHR:
-		return unix.DT_CHR
-	case unix.S_IFBLK:
-		return unix.DT_BLK
-	case unix.S_IFSOCK:
-		return unix.DT_SOCK
-	}
-	return unix.DT_UNKNOWN
-}
-
 // permit reports whether creds c may access n with want (R=4, W=2, X=1); n.mu not held.
 func permit(c *graph.Creds, n *node, want uint32) bool {
 	n.mu.Lock()
@@ -1204,7 +1184,7 @@ func (m *Memory) readdir(ctx context.Context, fd *graph.FD, size uint32, offset 
 	out := make([]graph.Dirent, len(picks))
 	for i, p := range picks {
 		a := p.n.iatt()
-		out[i] = graph.Dirent{Name: p.name, Ino: a.Ino, Off: p.cookie, Type: dtype(a.Mode)}
+		out[i] = graph.Dirent{Name: p.name, Ino: a.Ino, Off: p.cookie, Type: a.DirentType()}
 		if plus {
 			out[i].Stat = a
 			out[i].Xdata = requestedXattrs(p.n, req)
