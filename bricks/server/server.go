@@ -53,11 +53,10 @@ func init() {
 type Server struct {
 	graph.Passthrough
 
-	allow, reject []addrRule
-	secret        []byte
-	volumeID      string
-	transport     string
-	listenAddr    string
+	auth       atomic.Pointer[authConf] // auth.allow, auth.reject, auth.secret (reconfigurable)
+	volumeID   string
+	transport  string
+	listenAddr string
 
 	inodes *graph.InodeTable
 	rpc    *rpc.Server
@@ -73,6 +72,24 @@ type Server struct {
 	stats struct {
 		accepted, refused, handshakes, badProofs, malformed atomic.Uint64
 	}
+}
+
+// authConf is the server's reconfigurable admission configuration.
+type authConf struct {
+	allow, reject []addrRule
+	secret        []byte
+}
+
+func parseAuth(o *graph.Options) (*authConf, error) {
+	a := &authConf{secret: []byte(o.String("auth.secret"))}
+	var err error
+	if a.allow, err = parseRules(o.List("auth.allow")); err != nil {
+		return nil, fmt.Errorf("protocol/server: auth.allow: %w", err)
+	}
+	if a.reject, err = parseRules(o.List("auth.reject")); err != nil {
+		return nil, fmt.Errorf("protocol/server: auth.reject: %w", err)
+	}
+	return a, nil
 }
 
 // clientConn is the state of one client connection.
@@ -103,14 +120,11 @@ const (
 // at start; serving starts on PARENT_UP.
 func (s *Server) Init(ctx context.Context) error {
 	o := s.Options()
-	var err error
-	if s.allow, err = parseRules(o.List("auth.allow")); err != nil {
-		return fmt.Errorf("protocol/server: auth.allow: %w", err)
+	a, err := parseAuth(o)
+	if err != nil {
+		return err
 	}
-	if s.reject, err = parseRules(o.List("auth.reject")); err != nil {
-		return fmt.Errorf("protocol/server: auth.reject: %w", err)
-	}
-	s.secret = []byte(o.String("auth.secret"))
+	s.auth.Store(a)
 	s.volumeID = o.String("volume-id")
 	s.transport = o.String("transport")
 	if s.transport == "tcp" || s.transport == "socket" {
@@ -143,6 +157,41 @@ func (s *Server) Init(ctx context.Context) error {
 	s.addr = addr
 	s.Logger().Info("brick listening", zap.Stringer("addr", addr), zap.String("transport", tr.Name()))
 	return nil
+}
+
+// fixedOptions cannot change while the server runs: a new value needs a new brick process.
+var fixedOptions = []string{"listen", "transport", "workers", "volume-id"}
+
+// Reconfigure implements graph.Xlator (GlusterFS's server_reconfigure): auth.allow,
+// auth.reject and auth.secret change live, and connected clients the new rules refuse are
+// disconnected (their fds and locks released as on any disconnect); the others keep their
+// connection, fds and locks. A new listen address, transport, worker count or volume id is
+// refused: they need a new brick process.
+func (s *Server) Reconfigure(opts *graph.Options) error {
+	cur := s.Options()
+	for _, k := range fixedOptions {
+		if opts.String(k) != cur.String(k) && !(k == "listen" && s.addr != nil && opts.String(k) == s.addr.String()) {
+			return fmt.Errorf("protocol/server: option %s cannot change while the brick runs (%q → %q); restart the brick", k, cur.String(k), opts.String(k))
+		}
+	}
+	a, err := parseAuth(opts)
+	if err != nil {
+		return err
+	}
+	s.auth.Store(a)
+	s.mu.Lock()
+	var refused []*clientConn
+	for _, cc := range s.clients {
+		if !authorize(a.allow, a.reject, cc.remote) {
+			refused = append(refused, cc)
+		}
+	}
+	s.mu.Unlock()
+	for _, cc := range refused {
+		s.Logger().Warn("disconnecting a client the new auth.allow/auth.reject refuse", zap.Stringer("peer", cc.remote))
+		_ = cc.conn.Close()
+	}
+	return s.Passthrough.Reconfigure(opts)
 }
 
 // Addr returns the address the server listens on (after Init).
@@ -180,7 +229,7 @@ func (s *Server) Fini() {
 
 func (s *Server) onConnect(c *rpc.Conn) {
 	info := c.Info()
-	if !authorize(s.allow, s.reject, info.RemoteAddr) {
+	if a := s.auth.Load(); !authorize(a.allow, a.reject, info.RemoteAddr) {
 		s.stats.refused.Add(1)
 		s.Logger().Warn("connection refused by auth.allow/auth.reject", zap.Stringer("peer", info.RemoteAddr))
 		_ = c.Close()
@@ -409,10 +458,11 @@ func (s *Server) setvolume(cc *clientConn, a *proto.SetvolumeArgs) *proto.Setvol
 		rep.Errno = uint32(unix.EPROTO)
 		return rep
 	}
-	want := proto.ClientProof(s.secret, cc.serverNonce, cc.clientNonce, cc.id, a.Volume)
+	secret := s.auth.Load().secret
+	want := proto.ClientProof(secret, cc.serverNonce, cc.clientNonce, cc.id, a.Volume)
 	if subtle.ConstantTimeCompare(want, a.Proof) != 1 {
 		s.stats.badProofs.Add(1)
-		s.Logger().Warn("handshake refused: wrong secret proof", zap.Stringer("peer", cc.remote), zap.String("client", cc.id))
+		s.Logger().Warn("handshake refused: wrong secret proof", zap.Stringer("peer", cc.remote))
 		cc.state = stNew // a new CHALLENGE (new nonce) is needed for another try
 		rep.Errno = uint32(unix.EACCES)
 		return rep
@@ -434,7 +484,7 @@ func (s *Server) setvolume(cc *clientConn, a *proto.SetvolumeArgs) *proto.Setvol
 	cc.state = stAttached
 	s.stats.handshakes.Add(1)
 	rep.VolumeID = s.volumeID
-	rep.ServerProof = proto.ServerProof(s.secret, cc.serverNonce, cc.clientNonce, cc.id)
+	rep.ServerProof = proto.ServerProof(secret, cc.serverNonce, cc.clientNonce, cc.id)
 	s.Logger().Info("client attached", zap.Stringer("peer", cc.remote), zap.String("client", cc.id), zap.String("volume", a.Volume))
 	return rep
 }

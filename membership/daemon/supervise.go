@@ -32,19 +32,19 @@ const (
 
 // spec is a process the supervisor should run.
 type spec struct {
-	key, kind     string
-	volume, path  string
-	host          string
-	port          int
-	volfilePath   string
-	volfile       string
-	args          []string
-	checkAddr     string // TCP address that accepts connections when the process serves
-	logPath       string
-	extraPath     string // a second file the process reads (the gateway's export table)
-	extra         string
-	files         map[string]string // further files the process reads: path → content
-	restartKey    string            // changing it restarts the process
+	key, kind    string
+	volume, path string
+	host         string
+	port         int
+	volfilePath  string
+	volfile      string
+	args         []string
+	checkAddr    string // TCP address that accepts connections when the process serves
+	logPath      string
+	extraPath    string // a second file the process reads (the gateway's export table)
+	extra        string
+	files        map[string]string // further files the process reads: path → content
+	restartKey   string            // changing it restarts the process
 	// reload: the process re-reads its files on SIGHUP (bricks, gateways), so a change of
 	// their content alone is applied by rewriting them and sending SIGHUP, not by a restart.
 	reload bool
@@ -62,7 +62,7 @@ type proc struct {
 	spec    spec
 	content string // the contentKey of the files last written for it (guarded by supervisor.mu)
 	stop    chan struct{}
-	done chan struct{}
+	done    chan struct{}
 
 	mu       sync.Mutex
 	pid      int
