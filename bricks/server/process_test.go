@@ -109,10 +109,10 @@ end-volume
 }
 
 // startBrickProc runs `weft brick --volfile V --listen addr` and waits until the port accepts.
-func startBrickProc(t testing.TB, volfile, addr string) *brickProc {
+func startBrickProc(t testing.TB, volfile, addr string, extra ...string) *brickProc {
 	t.Helper()
 	bp := &brickProc{t: t, volfile: volfile, addr: addr, exited: make(chan struct{})}
-	bp.cmd = exec.Command(weftBinary(t), "brick", "--volfile", volfile, "--listen", addr, "--log-level", "info")
+	bp.cmd = exec.Command(weftBinary(t), append([]string{"brick", "--volfile", volfile, "--listen", addr, "--log-level", "info"}, extra...)...)
 	stderr, err := bp.cmd.StderrPipe()
 	if err != nil {
 		t.Fatal(err)

@@ -8,6 +8,7 @@ import (
 	"os"
 	"os/signal"
 	"path/filepath"
+	"sort"
 	"strings"
 	"syscall"
 	"time"
@@ -18,6 +19,7 @@ import (
 
 	"github.com/weftfs/weft/bricks/server"
 	"github.com/weftfs/weft/graph"
+	"github.com/weftfs/weft/graph/volfile"
 	_ "github.com/weftfs/weft/graph/xlators/all"
 	iostats "github.com/weftfs/weft/graph/xlators/debug/io-stats"
 	"github.com/weftfs/weft/graph/xlators/features/locks"
@@ -28,28 +30,42 @@ import (
 // processes with ps/pgrep; when omitted, the volfile path stands for it and the statedump is
 // named after the storage/posix directory found in the volfile.
 func init() {
-	var volfilePath, listen, brickName, logLevel string
+	var volfilePath, listen, brickName, logLevel, control string
 	cmd := &cobra.Command{
 		Use:   "brick --volfile FILE [--listen ADDR:PORT] [--brick-name PATH]",
 		Short: "Run one brick process from a brick volfile whose top is protocol/server",
 		Long: `Run one brick: build the graph of a brick volfile (storage/posix → features/locks →
 debug/io-stats → protocol/server), serve it until SIGTERM or SIGINT, and write a statedump
-(inode table, open fds per client, io-stats counters, locks held) under the temporary directory
-on SIGUSR1; its path is logged.`,
+(inode table, open fds per client, io-stats counters, locks held, options) under the temporary
+directory on SIGUSR1; its path is logged.
+
+On SIGHUP the brick re-reads its volfile and applies it live (graph.Active.Switch): option
+changes are reconfigured in place, clients keep their connections, fds and locks. A volfile
+whose graph has another shape or listen address is not applied (it would need a second
+listener and would lose the clients' fds and locks): the brick logs it and keeps serving;
+the daemon restarts a brick for such a change.
+
+With --control-socket, the brick serves its io-stats profile (GET /profile, JSON) on that unix
+socket for the local daemon (weft volume profile).`,
 		Args: cobra.NoArgs,
 		RunE: func(cmd *cobra.Command, _ []string) error {
-			return runBrick(cmd.Context(), volfilePath, listen, brickName, logLevel)
+			return runBrick(cmd.Context(), volfilePath, listen, brickName, logLevel, control)
 		},
 	}
 	cmd.Flags().StringVar(&volfilePath, "volfile", "", "brick volfile (required)")
 	cmd.Flags().StringVar(&listen, "listen", "", "override the listen option of protocol/server (ADDR:PORT)")
 	cmd.Flags().StringVar(&brickName, "brick-name", "", "the brick path, for process listings and statedump names")
 	cmd.Flags().StringVar(&logLevel, "log-level", "info", "debug, info, warn or error")
+	cmd.Flags().StringVar(&control, "control-socket", "", "unix socket serving the brick's profile to the local daemon")
 	_ = cmd.MarkFlagRequired("volfile")
 	rootCmd.AddCommand(cmd)
 }
 
-func runBrick(ctx context.Context, volfilePath, listen, brickName, logLevel string) error {
+func runBrick(ctx context.Context, volfilePath, listen, brickName, logLevel, control string) error {
+	// SIGHUP first: a reload signal arriving while the brick starts must not kill it.
+	hup := make(chan os.Signal, 1)
+	signal.Notify(hup, syscall.SIGHUP)
+	defer signal.Stop(hup)
 	var lvl zapcore.Level
 	if err := lvl.UnmarshalText([]byte(logLevel)); err != nil {
 		return fmt.Errorf("--log-level: %w", err)
@@ -66,23 +82,9 @@ func runBrick(ctx context.Context, volfilePath, listen, brickName, logLevel stri
 	}
 	defer func() { _ = log.Sync() }()
 
-	vf, err := graph.ParseFile(volfilePath)
+	vf, err := loadBrickVolfile(volfilePath, listen)
 	if err != nil {
 		return err
-	}
-	if len(vf.Volumes) == 0 {
-		return fmt.Errorf("%s: no volumes", volfilePath)
-	}
-	top := vf.Volumes[len(vf.Volumes)-1]
-	if top.Type != server.Type {
-		return fmt.Errorf("%s: the last volume %s is %s; a brick volfile ends with %s", volfilePath, top.Name, top.Type, server.Type)
-	}
-	if listen != "" {
-		if top.Options == nil {
-			top.Options = map[string]string{}
-		}
-		delete(top.Options, "transport.socket.listen-address")
-		top.Options["listen"] = listen
 	}
 	if brickName == "" {
 		for _, v := range vf.Volumes {
@@ -94,15 +96,25 @@ func runBrick(ctx context.Context, volfilePath, listen, brickName, logLevel stri
 	if brickName == "" {
 		brickName = volfilePath
 	}
-	g, err := graph.Build(vf, log)
-	if err != nil {
+	a := graph.NewActive(log, nil)
+	if err := a.Switch(ctx, vf); err != nil {
 		return fmt.Errorf("%s: %w", volfilePath, err)
 	}
-	if err := g.Activate(ctx); err != nil {
-		return err
+	defer func() {
+		cctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), 10*time.Second)
+		defer cancel()
+		if err := a.Close(cctx); err != nil {
+			log.Warn("closing the brick graph", zap.Error(err))
+		}
+	}()
+	srv, _ := a.Current().Top.(*server.Server)
+	if control != "" {
+		stop, err := serveControl(ctx, control, newProfiler(a.Current, time.Now()))
+		if err != nil {
+			return err
+		}
+		defer stop()
 	}
-	defer g.Fini()
-	srv, _ := g.Top.(*server.Server)
 	log.Info("brick started", zap.String("brick", brickName), zap.String("volfile", volfilePath), zap.Stringer("listen", srv.Addr()), zap.Int("pid", os.Getpid()))
 
 	usr1 := make(chan os.Signal, 1)
@@ -114,14 +126,72 @@ func runBrick(ctx context.Context, volfilePath, listen, brickName, logLevel stri
 			log.Info("brick stopping", zap.String("brick", brickName))
 			return nil
 		case <-usr1:
-			path, err := writeStatedump(g, brickName)
+			path, err := writeStatedump(a.Current(), brickName)
 			if err != nil {
 				log.Error("statedump failed", zap.Error(err))
 				continue
 			}
 			log.Info("statedump written", zap.String("path", path))
+		case <-hup:
+			if err := reloadBrick(ctx, a, vf, volfilePath, listen); err != nil {
+				log.Error("volfile not applied; the brick serves its previous configuration", zap.String("volfile", volfilePath), zap.Error(err))
+				continue
+			}
+			log.Info("volfile reloaded", zap.String("volfile", volfilePath))
 		}
 	}
+}
+
+// loadBrickVolfile reads a brick volfile, checks that its top is protocol/server and applies
+// the --listen override.
+func loadBrickVolfile(path, listen string) (*volfile.Volfile, error) {
+	vf, err := graph.ParseFile(path)
+	if err != nil {
+		return nil, err
+	}
+	if len(vf.Volumes) == 0 {
+		return nil, fmt.Errorf("%s: no volumes", path)
+	}
+	top := vf.Volumes[len(vf.Volumes)-1]
+	if top.Type != server.Type {
+		return nil, fmt.Errorf("%s: the last volume %s is %s; a brick volfile ends with %s", path, top.Name, top.Type, server.Type)
+	}
+	if listen != "" {
+		if top.Options == nil {
+			top.Options = map[string]string{}
+		}
+		delete(top.Options, "transport.socket.listen-address")
+		top.Options["listen"] = listen
+	}
+	return vf, nil
+}
+
+// reloadBrick applies the volfile at path to the running graph in place. first is the volfile
+// the brick started with: a new one whose graph has another shape or server listen address is
+// refused, since its new protocol/server could not take over the listener nor the clients'
+// fds and locks (the daemon restarts the brick for such a change).
+func reloadBrick(ctx context.Context, a *graph.Active, first *volfile.Volfile, path, listen string) error {
+	vf, err := loadBrickVolfile(path, listen)
+	if err != nil {
+		return err
+	}
+	if !a.Current().SameTopology(vf) {
+		return errors.New("the new volfile changes the graph's translators; it applies when the brick restarts")
+	}
+	if a, b := serverListen(first), serverListen(vf); a != b {
+		return fmt.Errorf("the new volfile moves the listener (%s → %s); it applies when the brick restarts", a, b)
+	}
+	sctx, cancel := context.WithTimeout(ctx, 30*time.Second)
+	defer cancel()
+	return a.Switch(sctx, vf)
+}
+
+func serverListen(vf *volfile.Volfile) string {
+	o := vf.Volumes[len(vf.Volumes)-1].Options
+	if l := o["listen"]; l != "" {
+		return l
+	}
+	return o["transport.socket.listen-address"]
 }
 
 // statedumpName follows GlusterFS: the brick path with '/' turned into '-' (leading one dropped),
@@ -169,5 +239,23 @@ func dumpXlator(w io.Writer, x graph.Xlator) {
 		}
 	default:
 		fmt.Fprintf(w, "\n[%s.%s]\n", x.Type(), x.Name())
+	}
+	dumpOptions(w, x)
+}
+
+// dumpOptions lists the translator's given options (the secret excepted), so a statedump shows
+// the configuration a reload applied.
+func dumpOptions(w io.Writer, x graph.Xlator) {
+	m := x.Options().Map()
+	keys := make([]string, 0, len(m))
+	for k := range m {
+		if strings.Contains(k, "secret") {
+			continue
+		}
+		keys = append(keys, k)
+	}
+	sort.Strings(keys)
+	for _, k := range keys {
+		fmt.Fprintf(w, "option.%s=%s\n", k, m[k])
 	}
 }
