@@ -609,9 +609,34 @@ func (d *DHT) cachedSubvol(ctx context.Context, loc *graph.Loc) (int, error) {
 	return -1, graph.Errorf(unix.EIO, "distribute: %s: %v", loc, errNotFound)
 }
 
+// fdState is distribute's context in an FD: the subvolume the FD is open on and the file's GFID
+// (an FD given to Create carries no GFID; the file's is known once it is created or found).
+type fdState struct {
+	sub  int
+	gfid graph.GFID
+}
+
+// bindFD records that fd is open on subvolume sub for the file with GFID g.
+func (d *DHT) bindFD(fd *graph.FD, sub int, g graph.GFID) {
+	if g.IsZero() {
+		g = fd.GFID
+	}
+	fd.SetCtx(d, fdState{sub: sub, gfid: g})
+}
+
+// fdGFID returns the GFID of fd's file.
+func (d *DHT) fdGFID(fd *graph.FD) graph.GFID {
+	if v, ok := fd.Ctx(d); ok {
+		if st := v.(fdState); !st.gfid.IsZero() {
+			return st.gfid
+		}
+	}
+	return fd.GFID
+}
+
 func (d *DHT) fdSubvol(ctx context.Context, fd *graph.FD) (int, error) {
 	if v, ok := fd.Ctx(d); ok {
-		return v.(int), nil
+		return v.(fdState).sub, nil
 	}
 	if i, ok := d.getCached(fd.GFID); ok {
 		return i, nil

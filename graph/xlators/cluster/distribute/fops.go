@@ -207,22 +207,62 @@ func (d *DHT) createLinkfile(ctx context.Context, at, to int, loc *graph.Loc, g 
 
 // ---- entry creation -------------------------------------------------------------------------
 
-// Create implements graph.Fops on the hashed subvolume.
+// Create implements graph.Fops: a new file is made on the hashed subvolume, always exclusively
+// there. Without O_EXCL an existing name is opened as Open does, where its data is (dht_create
+// only ever makes new files: GlusterFS's clients look the name up first, and gfapi's glfs_creat
+// opens a file it found). The hashed subvolume's entry of an existing name may be a link file —
+// after a rename, or the destination of a migration in progress — and opening, truncating or
+// writing that would put data where the migration's copy overwrites it and no reader looks.
 func (d *DHT) Create(ctx context.Context, loc *graph.Loc, flags int, mode uint32, umask uint32, fd *graph.FD, xdata graph.Xdata) (graph.EntryReply, error) {
 	if loc == nil || fd == nil {
 		return graph.EntryReply{}, errNilArg
 	}
-	h, _, err := d.hashed(ctx, loc)
+	for attempt := 0; ; attempt++ {
+		h, _, err := d.hashed(ctx, loc)
+		if err != nil {
+			return graph.EntryReply{}, err
+		}
+		_, x := gfidReq(xdata)
+		r, err := d.subs[h].Create(ctx, loc, flags|unix.O_EXCL, mode, umask, fd, x)
+		if err == nil {
+			d.setCached(r.Stat.GFID, h)
+			d.bindFD(fd, h, r.Stat.GFID)
+			return r, nil
+		}
+		if graph.Errno(err) != unix.EEXIST || flags&unix.O_EXCL != 0 {
+			return r, err
+		}
+		r, err = d.openExisting(ctx, loc, flags, fd, xdata)
+		if graph.Errno(err) == unix.ENOENT && attempt < 2 {
+			continue // removed since: create it after all
+		}
+		return r, err
+	}
+}
+
+// openExisting opens the existing file at loc for a create without O_EXCL.
+func (d *DHT) openExisting(ctx context.Context, loc *graph.Loc, flags int, fd *graph.FD, xdata graph.Xdata) (graph.EntryReply, error) {
+	nl := &graph.Loc{Path: loc.Path, Name: loc.Name, ParentGFID: loc.ParentGFID}
+	lr, err := d.Lookup(ctx, nl, nil)
 	if err != nil {
 		return graph.EntryReply{}, err
 	}
-	_, x := gfidReq(xdata)
-	r, err := d.subs[h].Create(ctx, loc, flags, mode, umask, fd, x)
-	if err == nil {
-		d.setCached(r.Stat.GFID, h)
-		fd.SetCtx(d, h)
+	switch {
+	case lr.Stat.IsDir():
+		return graph.EntryReply{}, graph.Errorf(unix.EISDIR, "distribute: create %s: a directory", loc)
+	case !lr.Stat.IsReg():
+		return graph.EntryReply{}, graph.Errorf(unix.EEXIST, "distribute: create %s: exists and is not a regular file", loc)
 	}
-	return r, err
+	nl.GFID = lr.Stat.GFID
+	_, post, err := d.open(ctx, nl, flags&^(unix.O_CREAT|unix.O_EXCL), fd, xdata)
+	if err != nil {
+		return graph.EntryReply{}, err
+	}
+	st := lr.Stat
+	if post != nil {
+		st = *post
+	}
+	return graph.EntryReply{Stat: st, PreParent: lr.PostParent, PostParent: lr.PostParent}, nil
 }
 
 // Mknod implements graph.Fops on the hashed subvolume.

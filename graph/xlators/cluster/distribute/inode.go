@@ -90,7 +90,7 @@ func onFD[T any](ctx context.Context, d *DHT, fd *graph.FD, f func(sub graph.Xla
 	if fd == nil {
 		return zero, errNilFD
 	}
-	if fd.IsDir || d.isDir(fd.GFID) {
+	if fd.IsDir || d.isDir(d.fdGFID(fd)) {
 		return f(d.subs[d.firstUp()])
 	}
 	s, err := d.fdSubvol(ctx, fd)
@@ -100,13 +100,8 @@ func onFD[T any](ctx context.Context, d *DHT, fd *graph.FD, f func(sub graph.Xla
 	v, err := f(d.subs[s])
 	if err != nil && retryable(err) {
 		// The file may have migrated (rebalance): find it again, reopen there, retry once.
-		d.forget(fd.GFID)
-		s2, err2 := d.cachedSubvol(ctx, &graph.Loc{GFID: fd.GFID})
-		if err2 == nil && s2 != s {
-			if _, oerr := d.subs[s2].Open(ctx, &graph.Loc{GFID: fd.GFID}, fd.Flags&^(unix.O_CREAT|unix.O_EXCL|unix.O_TRUNC), fd, nil); oerr == nil {
-				fd.SetCtx(d, s2)
-				return f(d.subs[s2])
-			}
+		if s2, rerr := d.reopen(ctx, fd, s); rerr == nil && s2 != s {
+			return f(d.subs[s2])
 		}
 	}
 	return v, err
@@ -164,17 +159,30 @@ func (d *DHT) Truncate(ctx context.Context, loc *graph.Loc, offset int64, xdata 
 	return r, err
 }
 
-// Open implements graph.Fops.
+// Open implements graph.Fops on the subvolume holding the file's data (dht_open).
 func (d *DHT) Open(ctx context.Context, loc *graph.Loc, flags int, fd *graph.FD, xdata graph.Xdata) (graph.Xdata, error) {
 	if loc == nil || fd == nil {
 		return nil, errNilArg
 	}
+	x, _, err := d.open(ctx, loc, flags, fd, xdata)
+	return x, err
+}
+
+// open opens loc where its data is. O_TRUNC (with write access) is not passed down: the file is
+// truncated through the new FD instead, so that during a migration the truncate is replayed on
+// the destination like any write (a brick truncating the source in its open would leave the
+// destination's copied chunks in place). The attributes after that truncate are returned.
+func (d *DHT) open(ctx context.Context, loc *graph.Loc, flags int, fd *graph.FD, xdata graph.Xdata) (graph.Xdata, *graph.Iatt, error) {
 	dir, s, err := d.resolve(ctx, loc)
 	if err != nil {
-		return nil, err
+		return nil, nil, err
 	}
 	if dir {
-		return nil, graph.Errorf(unix.EISDIR, "distribute: open %s", loc)
+		return nil, nil, graph.Errorf(unix.EISDIR, "distribute: open %s", loc)
+	}
+	trunc := flags&unix.O_TRUNC != 0 && flags&unix.O_ACCMODE != unix.O_RDONLY
+	if trunc {
+		flags &^= unix.O_TRUNC
 	}
 	x, err := d.subs[s].Open(ctx, loc, flags, fd, xdata)
 	if err != nil && retryable(err) && !loc.GFID.IsZero() {
@@ -185,10 +193,24 @@ func (d *DHT) Open(ctx context.Context, loc *graph.Loc, flags int, fd *graph.FD,
 			x, err = d.subs[s].Open(ctx, loc, flags, fd, xdata)
 		}
 	}
-	if err == nil {
-		fd.SetCtx(d, s)
+	if err != nil {
+		return x, nil, err
 	}
-	return x, err
+	g := loc.GFID
+	if g.IsZero() {
+		if lr, lerr := d.Lookup(ctx, loc, nil); lerr == nil {
+			g = lr.Stat.GFID
+		}
+	}
+	d.bindFD(fd, s, g)
+	if !trunc {
+		return x, nil, nil
+	}
+	r, err := d.Ftruncate(ctx, fd, 0, nil)
+	if err != nil {
+		return nil, nil, err
+	}
+	return x, &r.Post, nil
 }
 
 // Setattr implements graph.Fops (directories: every subvolume).

@@ -66,8 +66,9 @@ func internalCreds(ctx context.Context) context.Context {
 // reopen finds the file of fd again after it moved away from subvolume old, opens fd there and
 // returns the new subvolume.
 func (d *DHT) reopen(ctx context.Context, fd *graph.FD, old int) (int, error) {
-	d.forget(fd.GFID)
-	s, err := d.cachedSubvol(ctx, &graph.Loc{GFID: fd.GFID})
+	g := d.fdGFID(fd)
+	d.forget(g)
+	s, err := d.cachedSubvol(ctx, &graph.Loc{GFID: g})
 	if err != nil {
 		return -1, err
 	}
@@ -75,10 +76,10 @@ func (d *DHT) reopen(ctx context.Context, fd *graph.FD, old int) (int, error) {
 		return s, nil // not moved after all (a user file may have mode 01000)
 	}
 	flags := fd.Flags &^ (unix.O_CREAT | unix.O_EXCL | unix.O_TRUNC)
-	if _, err := d.subs[s].Open(ctx, &graph.Loc{GFID: fd.GFID}, flags, fd, nil); err != nil {
+	if _, err := d.subs[s].Open(ctx, &graph.Loc{GFID: g}, flags, fd, nil); err != nil {
 		return -1, err
 	}
-	fd.SetCtx(d, s)
+	d.bindFD(fd, s, g)
 	return s, nil
 }
 
@@ -91,7 +92,7 @@ func fdOp[T any](ctx context.Context, d *DHT, fd *graph.FD, attrs func(*T) *grap
 	if fd == nil {
 		return zero, errNilFD
 	}
-	if fd.IsDir || d.isDir(fd.GFID) {
+	if fd.IsDir || d.isDir(d.fdGFID(fd)) {
 		return f(d.subs[d.firstUp()])
 	}
 	s, err := d.fdSubvol(ctx, fd)
@@ -178,7 +179,7 @@ func (d *DHT) fdWrite(ctx context.Context, fd *graph.FD, start, length int64, f 
 	var replay func(src int) error
 	if fd != nil {
 		replay = func(src int) error {
-			return d.replayOnDest(ctx, fd.GFID, src, start, length, func(ictx context.Context, sub graph.Xlator, dfd *graph.FD) error {
+			return d.replayOnDest(ctx, d.fdGFID(fd), src, start, length, func(ictx context.Context, sub graph.Xlator, dfd *graph.FD) error {
 				_, err := f(ictx, sub, dfd)
 				return err
 			})
