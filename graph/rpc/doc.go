@@ -59,13 +59,14 @@
 // Back-pressure: a connection has at most MaxInFlight calls read but not answered; at the
 // limit the transport stops reading that connection (the peer's TCP window closes) until a
 // reply is written. Nothing is dropped. Records larger than MaxRecordSize close the connection
-// as soon as a fragment header announces it, before anything is allocated for it. A fragment
-// within the limit gets its whole length reserved when its header arrives, and its bytes are
-// read straight into place (a 1 MiB WRITE is never copied to grow its buffer); a record of
-// several fragments grows geometrically from one fragment to the next. So a peer can make a
-// connection hold at most MaxRecordSize (rounded up to a buffer size class) with a header
-// alone, the price of reading large records without copies (GlusterFS's socket transport
-// likewise allocates a fragment's iobuf from its header). Buffers come from per-size-class
-// pools (powers of two up to 64 KiB, then quarter steps: a 1 MiB record plus headers uses a
+// as soon as a fragment header announces it, before anything is allocated for it. Memory
+// committed ahead of data is bounded (record.go): a fragment needing at most 64 KiB more is
+// reserved at once; a larger one takes its whole length from a process-wide budget
+// (DefaultReserveBudget, 256 MiB), so its bytes are read straight into place (a 1 MiB WRITE is
+// never copied to grow its buffer), and gives it back once its bytes have arrived; with the
+// budget spent, a record starts at 64 KiB and grows geometrically as data arrives. So 1024
+// connections each announcing a maximum-size record commit about 320 MiB, not 4 GiB. A record of
+// several fragments grows geometrically from one fragment to the next. Buffers come from
+// per-size-class pools (powers of two up to 64 KiB, then quarter steps: a 1 MiB record plus headers uses a
 // 1.25 MiB buffer), so large records reuse buffers instead of faulting in fresh memory.
 package rpc
