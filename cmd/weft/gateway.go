@@ -7,9 +7,11 @@ import (
 	"fmt"
 	"net/http"
 	"os"
+	"os/signal"
 	"path/filepath"
 	"sort"
 	"strings"
+	"syscall"
 	"time"
 
 	"github.com/prometheus/client_golang/prometheus"
@@ -27,19 +29,31 @@ import (
 // weft gateway: the NFS gateway process over a client volfile (GlusterFS's gNFS process).
 func init() {
 	var (
-		volfile, exportCfg, listen, secretFile, metricsAddr, volume, logLevel string
+		volfile, exportCfg, listen, secretFile, metricsAddr, volume, logLevel, volumes string
 		exportPaths                                                           []string
 		nfsPort, mountPort, pmPort                                            int
 		noPortmap                                                             bool
 		lk                                                                    lockFlags
 	)
 	cmd := &cobra.Command{
-		Use:   "gateway --volfile FILE --export /VOL --secret-file F [flags]",
-		Short: "Serve a volume over NFSv3 (with MOUNT and portmap) from a client volfile",
+		Use:   "gateway (--volumes MANIFEST | --volfile FILE --export /VOL) --secret-file F [flags]",
+		Short: "Serve volumes over NFSv3 (with MOUNT and portmap) from client volfiles; SIGHUP reloads them",
+		Long: `Serve volumes over NFSv3 (with MOUNT, NLM and portmap) from client volfiles.
+
+--volumes FILE names a manifest (JSON, YAML or TOML) listing every volume to serve:
+  {"volumes": [{"name": "vol", "volfile": "vols/vol/client.vol",
+                "exports": [{"path": "/vol", "clients": [{"match": "*"}]}]}]}
+(optional per volume: "id", 32 hex digits; "generation", whose change rebuilds the graph).
+--volfile FILE with --export or --export-config serves one volume.
+
+On SIGHUP the gateway re-reads the manifest (or the volfile and export config) and the volfiles:
+new volumes are served once their bricks are up, removed ones stop being served, and a changed
+volfile is applied live (an option change in place, a new topology by switching to a new graph
+once its bricks are up), without closing NFS connections or mounts.`,
 		Args:  cobra.NoArgs,
 		RunE: func(cmd *cobra.Command, _ []string) error {
 			return runGateway(cmd.Context(), gatewayFlags{
-				volfile: volfile, exportCfg: exportCfg, exports: exportPaths, listen: listen,
+				volumes: volumes, volfile: volfile, exportCfg: exportCfg, exports: exportPaths, listen: listen,
 				secretFile: secretFile, metricsAddr: metricsAddr, volume: volume, logLevel: logLevel,
 				nfsPort: nfsPort, mountPort: mountPort, pmPort: pmPort, noPortmap: noPortmap,
 				locking: lk,
@@ -47,7 +61,8 @@ func init() {
 		},
 	}
 	f := cmd.Flags()
-	f.StringVar(&volfile, "volfile", "", "client volfile of the volume (required)")
+	f.StringVar(&volumes, "volumes", "", "volume manifest: the volumes to serve, with their volfiles and exports (re-read on SIGHUP)")
+	f.StringVar(&volfile, "volfile", "", "client volfile of the one volume to serve (instead of --volumes)")
 	f.StringSliceVar(&exportPaths, "export", nil, "export path /VOL or /VOL/SUBDIR (every client, rw, root_squash); repeatable")
 	f.StringVar(&exportCfg, "export-config", "", "export table file (YAML/JSON/TOML; see configs.ExportsConfig)")
 	f.StringVar(&volume, "volume", "", "volume name (default: the first component of the first export)")
@@ -64,7 +79,6 @@ func init() {
 	f.IntVar(&lk.nsmPort, "nsm-port", server.DefaultNSMPort, "NSM (status monitor) port (0: ephemeral)")
 	f.StringVar(&lk.stateDir, "state-dir", "/var/lib/weft/gateway", "directory for the gateway's persistent state (NSM state number and monitored hosts)")
 	f.DurationVar(&lk.grace, "nlm-grace", 45*time.Second, "NLM grace period after a restart, while clients reclaim their locks (0: none)")
-	_ = cmd.MarkFlagRequired("volfile")
 	_ = cmd.MarkFlagRequired("secret-file")
 
 	var statsAddr string
@@ -82,7 +96,7 @@ func init() {
 }
 
 type gatewayFlags struct {
-	volfile, exportCfg, listen, secretFile, metricsAddr, volume, logLevel string
+	volumes, volfile, exportCfg, listen, secretFile, metricsAddr, volume, logLevel string
 	exports                                                               []string
 	nfsPort, mountPort, pmPort                                            int
 	noPortmap                                                             bool
@@ -114,9 +128,22 @@ func (lf lockFlags) config() server.LockingConfig {
 }
 
 func runGateway(ctx context.Context, fl gatewayFlags) error {
+	// SIGHUP reloads; its default action would kill the process, so catch it first of all.
+	hup := make(chan os.Signal, 1)
+	signal.Notify(hup, syscall.SIGHUP)
+	defer signal.Stop(hup)
+
 	var lvl zapcore.Level
 	if err := lvl.UnmarshalText([]byte(fl.logLevel)); err != nil {
 		return fmt.Errorf("--log-level: %w", err)
+	}
+	switch {
+	case fl.volumes != "" && fl.volfile != "":
+		return errors.New("give --volumes or --volfile, not both")
+	case fl.volumes == "" && fl.volfile == "":
+		return errors.New("give --volumes MANIFEST, or --volfile FILE with --export or --export-config")
+	case fl.volumes != "" && (fl.exportCfg != "" || len(fl.exports) > 0 || fl.volume != ""):
+		return errors.New("with --volumes, exports are given in the manifest (not --export, --export-config or --volume)")
 	}
 	zc := zap.NewProductionConfig()
 	zc.Level = zap.NewAtomicLevelAt(lvl)
@@ -127,38 +154,16 @@ func runGateway(ctx context.Context, fl gatewayFlags) error {
 	}
 	defer func() { _ = log.Sync() }()
 
-	var exps *configs.ExportsConfig
-	switch {
-	case fl.exportCfg != "":
-		if exps, err = configs.LoadExports(fl.exportCfg); err != nil {
-			return err
-		}
-	case len(fl.exports) > 0:
-		exps = configs.DefaultExports(fl.exports)
-		if err := exps.Validate(); err != nil {
-			return fmt.Errorf("--export: %w", err)
-		}
-	default:
-		return errors.New("give --export or --export-config")
-	}
-	vol := fl.volume
-	if vol == "" {
-		vol = exps.Exports[0].Volume
-	}
 	secret, err := os.ReadFile(fl.secretFile)
 	if err != nil {
 		return fmt.Errorf("--secret-file: %w", err)
 	}
 	secret = []byte(strings.TrimSpace(string(secret)))
-
-	g, err := graph.BuildFile(fl.volfile, log)
+	load := func() ([]server.VolumeSpec, error) { return gatewayVolumes(fl) }
+	specs, err := load()
 	if err != nil {
 		return err
 	}
-	if err := g.Activate(ctx); err != nil {
-		return err
-	}
-	defer g.Fini()
 
 	reg := prometheus.NewRegistry()
 	pmPort := fl.pmPort
@@ -170,19 +175,26 @@ func runGateway(ctx context.Context, fl gatewayFlags) error {
 		mountPort = -1
 	}
 	gw, err := server.Start(ctx, server.Config{
-		Top: g.Top, Volume: vol, Secret: secret, Exports: exps, Listen: fl.listen,
+		Secret: secret, Listen: fl.listen,
 		NFSPort: fl.nfsPort, MountPort: mountPort, PortmapPort: pmPort, NoPortmap: fl.noPortmap,
 		Log: log, Registerer: reg,
 	})
 	if err != nil {
 		return err
 	}
+	closeGW := func() error {
+		cctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+		defer cancel()
+		return gw.Close(cctx)
+	}
+	if err := gw.SetVolumes(ctx, specs); err != nil {
+		_ = closeGW()
+		return err
+	}
 	if !fl.locking.off {
 		lk, err := gw.StartLocking(ctx, fl.locking.config())
 		if err != nil {
-			cctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
-			defer cancel()
-			_ = gw.Close(cctx)
+			_ = closeGW()
 			return err
 		}
 		defer lk.Close()
@@ -198,7 +210,23 @@ func runGateway(ctx context.Context, fl gatewayFlags) error {
 			}
 		}()
 	}
-	<-ctx.Done() // SIGTERM / SIGINT (main's signal.NotifyContext)
+	for done := false; !done; {
+		select {
+		case <-ctx.Done(): // SIGTERM / SIGINT (main's signal.NotifyContext)
+			done = true
+		case <-hup:
+			log.Info("SIGHUP: reloading the volumes")
+			specs, err := load()
+			if err == nil {
+				err = gw.SetVolumes(ctx, specs)
+			}
+			if err != nil {
+				log.Error("reload", zap.Error(err))
+				continue
+			}
+			log.Info("reloaded", zap.Strings("volumes", gw.Volumes()))
+		}
+	}
 	log.Info("gateway shutting down")
 	sctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
 	defer cancel()
@@ -206,6 +234,55 @@ func runGateway(ctx context.Context, fl gatewayFlags) error {
 		_ = hs.Shutdown(sctx)
 	}
 	return gw.Close(sctx)
+}
+
+// gatewayVolumes reads the volumes to serve: the manifest, or the one volume of --volfile with
+// its exports.
+func gatewayVolumes(fl gatewayFlags) ([]server.VolumeSpec, error) {
+	if fl.volumes != "" {
+		return server.LoadManifest(fl.volumes)
+	}
+	var exps *configs.ExportsConfig
+	var err error
+	switch {
+	case fl.exportCfg != "":
+		if exps, err = configs.LoadExports(fl.exportCfg); err != nil {
+			return nil, err
+		}
+	case len(fl.exports) > 0:
+		exps = configs.DefaultExports(fl.exports)
+		if err := exps.Validate(); err != nil {
+			return nil, fmt.Errorf("--export: %w", err)
+		}
+	default:
+		return nil, errors.New("give --export or --export-config")
+	}
+	vol := fl.volume
+	if vol == "" {
+		vol = exportVolume(exps.Exports[0])
+	}
+	var mine []configs.Export
+	for _, e := range exps.Exports {
+		if exportVolume(e) == vol {
+			mine = append(mine, e)
+		}
+	}
+	if len(mine) == 0 {
+		return nil, fmt.Errorf("no export of volume %s", vol)
+	}
+	vf, err := graph.ParseFile(fl.volfile)
+	if err != nil {
+		return nil, err
+	}
+	return []server.VolumeSpec{{Name: vol, Volfile: vf, Exports: mine}}, nil
+}
+
+// exportVolume is an export's volume: its Volume, else the first component of its path.
+func exportVolume(e configs.Export) string {
+	if e.Volume != "" {
+		return e.Volume
+	}
+	return strings.SplitN(strings.TrimPrefix(filepath.Clean(e.Path), "/"), "/", 2)[0]
 }
 
 // gatewayStats reads the gateway's Prometheus text and prints calls and mean latency per

@@ -330,3 +330,8 @@ func (d *dnsCache) reverse(ctx context.Context, res Resolver, addr netip.Addr) [
 	d.mu.Unlock()
 	return names
 }
+
+// Empty returns a table without exports (a gateway serving no volume yet).
+func Empty() *Table {
+	return &Table{byID: map[handle.ExportID]*Export{}, byPath: map[string]*Export{}, res: net.DefaultResolver, dns: newDNSCache()}
+}

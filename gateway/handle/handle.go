@@ -124,7 +124,7 @@ func (c *Codec) Decode(b []byte) (Handle, error) {
 	}
 	copy(h.Volume[:], b[4:20])
 	if h.Volume != c.vol {
-		return h, fmt.Errorf("%w: handle of another volume", ErrBadHandle)
+		return h, fmt.Errorf("%w: %w", ErrBadHandle, ErrOtherVolume)
 	}
 	copy(h.Export[:], b[20:28])
 	copy(h.GFID[:], b[28:44])
@@ -136,3 +136,39 @@ func (c *Codec) Decode(b []byte) (Handle, error) {
 
 // FileID returns the NFS fileid of gfid (graph.InoFromGFID; the root is 1).
 func FileID(gfid graph.GFID) uint64 { return graph.InoFromGFID(gfid) }
+
+// ErrOtherVolume is wrapped by Decode when a genuine handle (its MAC verifies) names another
+// volume than the codec's.
+var ErrOtherVolume = errors.New("handle of another volume")
+
+// PeekVolume returns the volume id of a handle without verifying it: ok is false when b does not
+// have a handle's size, magic and version. Use it to pick the codec (the volume) that decodes b.
+func PeekVolume(b []byte) (VolumeID, bool) {
+	var v VolumeID
+	if len(b) != Size || b[0] != magic0 || b[1] != magic1 || b[2] != version || b[3] != 0 {
+		return v, false
+	}
+	copy(v[:], b[4:20])
+	return v, true
+}
+
+// Verify checks a handle's form and MAC, whatever volume it names (every volume of a cluster
+// shares the secret), and returns it decoded.
+func (c *Codec) Verify(b []byte) (Handle, error) {
+	var h Handle
+	if _, ok := PeekVolume(b); !ok {
+		return h, fmt.Errorf("%w: malformed", ErrBadHandle)
+	}
+	var want [macLen]byte
+	c.mac(b[:bodyLen], want[:])
+	if !hmac.Equal(want[:], b[bodyLen:]) {
+		return h, fmt.Errorf("%w: MAC mismatch (forged or from another cluster)", ErrBadHandle)
+	}
+	copy(h.Volume[:], b[4:20])
+	copy(h.Export[:], b[20:28])
+	copy(h.GFID[:], b[28:44])
+	if h.GFID.IsZero() {
+		return h, fmt.Errorf("%w: null gfid", ErrBadHandle)
+	}
+	return h, nil
+}

@@ -53,15 +53,37 @@ const (
 
 const maxPath = 1024 // MNTPATHLEN
 
-// Server serves MOUNT for the exports of one volume.
+// Server serves MOUNT for the exports of the volumes its Source serves.
 type Server struct {
+	src Source
+
+	mu     sync.Mutex
+	mounts map[mountKey]struct{}
+}
+
+// Source gives a MOUNT server the current export table and the graphs of the served volumes.
+// A gateway serving several volumes, whose set changes on reload, implements it.
+type Source interface {
+	Exports() *export.Table
+	// Volume returns the graph top and handle codec of a served volume.
+	Volume(name string) (top graph.Fops, codec *handle.Codec, ok bool)
+}
+
+// static is the Source of a server over one fixed volume.
+type static struct {
 	top    graph.Fops
 	codec  *handle.Codec
 	exps   *export.Table
 	volume string
+}
 
-	mu     sync.Mutex
-	mounts map[mountKey]struct{}
+func (s *static) Exports() *export.Table { return s.exps }
+
+func (s *static) Volume(name string) (graph.Fops, *handle.Codec, bool) {
+	if name != s.volume {
+		return nil, nil, false
+	}
+	return s.top, s.codec, true
 }
 
 type mountKey struct{ host, dir string }
@@ -69,7 +91,12 @@ type mountKey struct{ host, dir string }
 // New returns a MOUNT server for the exports of volume (exports of other volumes are not
 // served by this gateway).
 func New(top graph.Fops, codec *handle.Codec, exps *export.Table, volume string) *Server {
-	return &Server{top: top, codec: codec, exps: exps, volume: volume, mounts: map[mountKey]struct{}{}}
+	return NewSource(&static{top: top, codec: codec, exps: exps, volume: volume})
+}
+
+// NewSource returns a MOUNT server for the exports of the volumes src serves.
+func NewSource(src Source) *Server {
+	return &Server{src: src, mounts: map[mountKey]struct{}{}}
 }
 
 // Call is one MOUNT call.
@@ -134,10 +161,16 @@ func (s *Server) Resolve(ctx context.Context, addr netip.AddrPort, dir string) (
 	}
 	clean := path.Clean(dir)
 	var e *export.Export
+	var top graph.Fops
 	rest := ""
+	exps := s.src.Exports()
 	for p := clean; ; {
-		if x := s.exps.ByPath(p); x != nil && x.Volume == s.volume {
-			e = x
+		if x := exps.ByPath(p); x != nil {
+			t, _, ok := s.src.Volume(x.Volume)
+			if !ok {
+				return nil, graph.GFID{}, MNT3ERR_NOENT
+			}
+			e, top = x, t
 			rest = strings.TrimPrefix(clean, p)
 			break
 		}
@@ -154,7 +187,7 @@ func (s *Server) Resolve(ctx context.Context, addr netip.AddrPort, dir string) (
 		return nil, graph.GFID{}, MNT3ERR_PERM
 	}
 	cctx := graph.WithCreds(ctx, export.Creds(opts, &graph.Creds{}, false))
-	g, err := e.Root(cctx, s.top)
+	g, err := e.Root(cctx, top)
 	if err != nil {
 		return nil, graph.GFID{}, mntErr(err)
 	}
@@ -162,7 +195,7 @@ func (s *Server) Resolve(ctx context.Context, addr netip.AddrPort, dir string) (
 		if comp == "" {
 			continue
 		}
-		rep, err := s.top.Lookup(cctx, &graph.Loc{ParentGFID: g, Name: comp}, nil)
+		rep, err := top.Lookup(cctx, &graph.Loc{ParentGFID: g, Name: comp}, nil)
 		if err != nil {
 			return nil, graph.GFID{}, mntErr(err)
 		}
@@ -173,7 +206,7 @@ func (s *Server) Resolve(ctx context.Context, addr netip.AddrPort, dir string) (
 	}
 	if rest == "" {
 		// Check that the root is still there (a subdirectory export may have been removed).
-		st, _, err := s.top.Stat(cctx, &graph.Loc{GFID: g}, nil)
+		st, _, err := top.Stat(cctx, &graph.Loc{GFID: g}, nil)
 		if err != nil {
 			return nil, graph.GFID{}, mntErr(err)
 		}
@@ -201,11 +234,17 @@ func mntErr(err error) uint32 {
 // MNT (RFC 1813 §5.2.1).
 func (s *Server) mnt(ctx context.Context, addr netip.AddrPort, dir string, w *xdr.Writer) {
 	e, g, st := s.Resolve(ctx, addr, dir)
-	w.Uint32(st)
 	if st != MNT3_OK {
+		w.Uint32(st)
 		return
 	}
-	w.Opaque(s.codec.Encode(e.ID, g))
+	_, codec, ok := s.src.Volume(e.Volume)
+	if !ok { // stopped meanwhile
+		w.Uint32(MNT3ERR_NOENT)
+		return
+	}
+	w.Uint32(st)
+	w.Opaque(codec.Encode(e.ID, g))
 	w.Uint32(2)
 	w.Uint32(AuthSys)
 	w.Uint32(AuthNone)
@@ -245,10 +284,11 @@ func (s *Server) Mounts() int {
 	return len(s.mounts)
 }
 
-// EXPORT (RFC 1813 §5.2.5): every export of the volume with its client patterns as groups.
+// EXPORT (RFC 1813 §5.2.5): every export of the served volumes with its client patterns as
+// groups.
 func (s *Server) export(w *xdr.Writer) {
-	for _, e := range s.exps.Exports() {
-		if e.Volume != s.volume {
+	for _, e := range s.src.Exports().Exports() {
+		if _, _, ok := s.src.Volume(e.Volume); !ok {
 			continue
 		}
 		w.Bool(true)

@@ -6,6 +6,7 @@ import (
 	"crypto/rand"
 	"encoding/binary"
 	"sync"
+	"sync/atomic"
 	"time"
 
 	"github.com/weftfs/weft/graph"
@@ -19,6 +20,10 @@ type fdCache struct {
 	max  int
 	idle time.Duration
 
+	// epoch counts flushes: an entry opened in an earlier epoch (before a graph switch) is not
+	// reused.
+	epoch atomic.Uint64
+
 	mu  sync.Mutex
 	m   map[graph.GFID]*fdEntry
 	lru *list.List // front = most recently used
@@ -27,6 +32,7 @@ type fdCache struct {
 type fdEntry struct {
 	gfid     graph.GFID
 	fd       *graph.FD
+	epoch    uint64
 	writable bool
 	last     time.Time
 	elem     *list.Element
@@ -39,8 +45,9 @@ func newFDCache(top graph.Xlator, max int, idle time.Duration) *fdCache {
 // get returns an open FD for gfid with a reference the caller drops (Unref). write asks for a
 // writable FD.
 func (c *fdCache) get(ctx context.Context, gfid graph.GFID, write bool) (*graph.FD, error) {
+	ep := c.epoch.Load()
 	c.mu.Lock()
-	if e, ok := c.m[gfid]; ok && (e.writable || !write) {
+	if e, ok := c.m[gfid]; ok && e.epoch == ep && (e.writable || !write) {
 		e.last = time.Now()
 		c.lru.MoveToFront(e.elem)
 		fd := e.fd.Ref()
@@ -69,7 +76,7 @@ func (c *fdCache) get(ctx context.Context, gfid graph.GFID, write bool) (*graph.
 	var evict []*graph.FD
 	c.mu.Lock()
 	if old, ok := c.m[gfid]; ok {
-		if old.writable || !writable {
+		if old.epoch == c.epoch.Load() && old.epoch >= ep && (old.writable || !writable) {
 			// Another call opened it meanwhile: use that one, drop ours.
 			old.last = time.Now()
 			c.lru.MoveToFront(old.elem)
@@ -81,7 +88,9 @@ func (c *fdCache) get(ctx context.Context, gfid graph.GFID, write bool) (*graph.
 		c.removeLocked(old)
 		evict = append(evict, old.fd)
 	}
-	e := &fdEntry{gfid: gfid, fd: fd, writable: writable, last: time.Now()}
+	// Cached even when a flush came meanwhile (ep is then stale): the next get or the janitor
+	// releases it through the usual flush.
+	e := &fdEntry{gfid: gfid, fd: fd, epoch: ep, writable: writable, last: time.Now()}
 	e.elem = c.lru.PushFront(e)
 	c.m[gfid] = e
 	for c.lru.Len() > c.max {
@@ -142,6 +151,12 @@ func (c *fdCache) expire(now time.Time) {
 	}
 }
 
+// flush starts a new epoch and releases every cached FD.
+func (c *fdCache) flush() {
+	c.epoch.Add(1)
+	c.closeAll()
+}
+
 func (c *fdCache) closeAll() {
 	c.mu.Lock()
 	var out []*graph.FD
@@ -163,6 +178,8 @@ type dirCache struct {
 	max  int
 	idle time.Duration
 
+	epoch atomic.Uint64 // as fdCache's
+
 	mu  sync.Mutex
 	m   map[dirKey]*dirEntry
 	lru *list.List
@@ -174,9 +191,10 @@ type dirKey struct {
 }
 
 type dirEntry struct {
-	key  dirKey
-	elem *list.Element
-	last time.Time // protected by dirCache.mu
+	key   dirKey
+	epoch uint64
+	elem  *list.Element
+	last  time.Time // protected by dirCache.mu
 
 	mu      sync.Mutex // serialises readers of this stream
 	fd      *graph.FD
@@ -208,9 +226,10 @@ func (c *dirCache) acquire(ctx context.Context, gfid graph.GFID, cookie, verf ui
 		verf = newVerf()
 	}
 	key := dirKey{gfid, verf}
+	ep := c.epoch.Load()
 	c.mu.Lock()
 	e, ok := c.m[key]
-	if ok {
+	if ok && e.epoch == ep {
 		e.last = time.Now()
 		c.lru.MoveToFront(e.elem)
 		e.fd.Ref()
@@ -225,7 +244,7 @@ func (c *dirCache) acquire(ctx context.Context, gfid graph.GFID, cookie, verf ui
 		fd.Unref()
 		return nil, staleErr(err)
 	}
-	e = &dirEntry{key: key, fd: fd, last: time.Now()}
+	e = &dirEntry{key: key, epoch: ep, fd: fd, last: time.Now()}
 	var evict []*graph.FD
 	c.mu.Lock()
 	if old, ok := c.m[key]; ok {
@@ -273,6 +292,12 @@ func (c *dirCache) expire(now time.Time) {
 	for _, fd := range out {
 		fd.Unref()
 	}
+}
+
+// flush starts a new epoch and releases every cached directory FD.
+func (c *dirCache) flush() {
+	c.epoch.Add(1)
+	c.closeAll()
 }
 
 func (c *dirCache) closeAll() {

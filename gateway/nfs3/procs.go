@@ -27,9 +27,9 @@ func init() {
 
 func (r *req) status(st nfsstat.Status3) { r.w.Uint32(uint32(st)) }
 
-func (r *req) postOp(a *graph.Iatt) { putPostOp(r.w, a, r.s.fsid) }
+func (r *req) postOp(a *graph.Iatt) { putPostOp(r.w, a, r.fsid()) }
 
-func (r *req) wcc(pre, post *graph.Iatt) { putWcc(r.w, pre, post, r.s.fsid) }
+func (r *req) wcc(pre, post *graph.Iatt) { putWcc(r.w, pre, post, r.fsid()) }
 
 // pick returns a when it carries attributes, else b.
 func pick(a, b *graph.Iatt) *graph.Iatt {
@@ -70,7 +70,7 @@ func (r *req) getattr() error {
 		return nil
 	}
 	r.status(statOK)
-	putFattr(r.w, &a, r.s.fsid)
+	putFattr(r.w, &a, r.fsid())
 	return nil
 }
 
@@ -150,7 +150,7 @@ func (r *req) applySattr(g graph.GFID, pre *graph.Iatt, sa *sattr, withMode bool
 	post := *pre
 	loc := &graph.Loc{GFID: g}
 	if sa.setSize {
-		rep, err := r.s.top.Truncate(r.ctx, loc, int64(sa.size), nil)
+		rep, err := r.v.top.Truncate(r.ctx, loc, int64(sa.size), nil)
 		if err != nil {
 			return post, staleErr(err)
 		}
@@ -195,7 +195,7 @@ func (r *req) applySattr(g graph.GFID, pre *graph.Iatt, sa *sattr, withMode bool
 		// Permission was checked by checkSetattr (chown to a group the owner is in).
 		ctx = rootCtx(ctx)
 	}
-	rep, err := r.s.top.Setattr(ctx, loc, &st, valid, nil)
+	rep, err := r.v.top.Setattr(ctx, loc, &st, valid, nil)
 	if err != nil {
 		return post, staleErr(err)
 	}
@@ -233,7 +233,7 @@ func (r *req) lookup() error {
 		obj, err = r.parentOf(o, &dir)
 	default:
 		var rep graph.LookupReply
-		rep, err = r.s.top.Lookup(r.ctx, &graph.Loc{ParentGFID: o.gfid, Name: d.name}, nil)
+		rep, err = r.v.top.Lookup(r.ctx, &graph.Loc{ParentGFID: o.gfid, Name: d.name}, nil)
 		obj = rep.Stat
 		dir = *pick(&rep.PostParent, &dir)
 	}
@@ -250,7 +250,7 @@ func (r *req) lookup() error {
 // parentOf returns the attributes of the parent of directory o: the export root is its own
 // parent (a client never walks out of its export), else the ".." entry of the directory.
 func (r *req) parentOf(o object, dir *graph.Iatt) (graph.Iatt, error) {
-	root, err := o.exp.Root(r.ctx, r.s.top)
+	root, err := o.exp.Root(r.ctx, r.v.top)
 	if err != nil {
 		return graph.Iatt{}, err
 	}
@@ -261,12 +261,12 @@ func (r *req) parentOf(o object, dir *graph.Iatt) (graph.Iatt, error) {
 	fd.IsDir = true
 	defer fd.Unref()
 	ctx := rootCtx(r.ctx)
-	if _, err := r.s.top.Opendir(ctx, &graph.Loc{GFID: o.gfid}, fd, nil); err != nil {
+	if _, err := r.v.top.Opendir(ctx, &graph.Loc{GFID: o.gfid}, fd, nil); err != nil {
 		return graph.Iatt{}, staleErr(err)
 	}
 	var off uint64
 	for {
-		ents, _, err := r.s.top.Readdirp(ctx, fd, 4096, off, nil)
+		ents, _, err := r.v.top.Readdirp(ctx, fd, 4096, off, nil)
 		if err != nil {
 			return graph.Iatt{}, err
 		}
@@ -323,7 +323,7 @@ func (r *req) readlink() error {
 	if !a.IsLnk() {
 		return r.statusAttr(nfsstat.NFS3ERR_INVAL, &a)
 	}
-	target, la, _, err := r.s.top.Readlink(r.ctx, &graph.Loc{GFID: o.gfid}, MaxPath+1, nil)
+	target, la, _, err := r.v.top.Readlink(r.ctx, &graph.Loc{GFID: o.gfid}, MaxPath+1, nil)
 	if err != nil {
 		return r.statusAttr(nfsstat.V3(staleErr(err)), &a)
 	}
@@ -352,13 +352,13 @@ func (r *req) read() error {
 	if off > 1<<63-1 {
 		return r.statusAttr(nfsstat.NFS3ERR_INVAL, nil)
 	}
-	fd, err := r.s.fds.get(r.ctx, o.gfid, false)
+	fd, err := r.v.fds.get(r.ctx, o.gfid, false)
 	if err != nil {
 		a, _ := r.stat(o.gfid)
 		return r.statusAttr(nfsstat.V3(err), pick(&a, nil))
 	}
 	defer fd.Unref()
-	rep, err := r.s.top.Readv(rootCtx(r.ctx), fd, count, int64(off), 0, nil)
+	rep, err := r.v.top.Readv(rootCtx(r.ctx), fd, count, int64(off), 0, nil)
 	if err != nil {
 		rep.Done()
 		return r.statusAttr(nfsstat.V3(err), nil)
@@ -371,7 +371,7 @@ func (r *req) read() error {
 	}()
 	a := rep.Stat
 	if a.GFID.IsZero() || a.Mode == 0 {
-		if a, _, err = r.s.top.Fstat(r.ctx, fd, nil); err != nil {
+		if a, _, err = r.v.top.Fstat(r.ctx, fd, nil); err != nil {
 			return r.statusAttr(nfsstat.V3(err), nil)
 		}
 	}
@@ -429,13 +429,13 @@ func (r *req) write() error {
 	if off > 1<<63-1 || off+uint64(count) > 1<<63-1 {
 		return r.statusWcc(nfsstat.NFS3ERR_FBIG, nil, nil)
 	}
-	fd, err := r.s.fds.get(r.ctx, o.gfid, true)
+	fd, err := r.v.fds.get(r.ctx, o.gfid, true)
 	if err != nil {
 		return r.statusWcc(nfsstat.V3(err), nil, nil)
 	}
 	defer fd.Unref()
 	ctx := rootCtx(r.ctx)
-	pre, _, err := r.s.top.Fstat(ctx, fd, nil)
+	pre, _, err := r.v.top.Fstat(ctx, fd, nil)
 	if err != nil {
 		return r.statusWcc(nfsstat.V3(err), nil, nil)
 	}
@@ -448,14 +448,14 @@ func (r *req) write() error {
 	if !mayDataAccess(&pre, r.creds, permW) {
 		return r.statusWcc(nfsstat.NFS3ERR_ACCES, &pre, &pre)
 	}
-	rep, err := r.s.top.Writev(ctx, fd, data, int64(off), 0, nil)
+	rep, err := r.v.top.Writev(ctx, fd, data, int64(off), 0, nil)
 	if err != nil {
 		return r.statusWcc(nfsstat.V3(err), &pre, nil)
 	}
 	post := *pick(&rep.Post, nil)
 	committed := uint32(Unstable)
 	if stable != Unstable {
-		srep, err := r.s.top.Fsync(ctx, fd, stable == DataSync, nil)
+		srep, err := r.v.top.Fsync(ctx, fd, stable == DataSync, nil)
 		if err != nil {
 			return r.statusWcc(nfsstat.V3(err), pick(&rep.Pre, &pre), &post)
 		}
@@ -510,7 +510,7 @@ func (r *req) fixOwner(dir, obj *graph.Iatt) graph.Iatt {
 		return *obj
 	}
 	st := graph.Iatt{UID: r.creds.UID, GID: gid}
-	rep, err := r.s.top.Setattr(rootCtx(r.ctx), &graph.Loc{GFID: obj.GFID}, &st, graph.SetAttrUID|graph.SetAttrGID, nil)
+	rep, err := r.v.top.Setattr(rootCtx(r.ctx), &graph.Loc{GFID: obj.GFID}, &st, graph.SetAttrUID|graph.SetAttrGID, nil)
 	if err != nil {
 		r.s.log.Debug("nfs3: chown of a new object failed")
 		return *obj
@@ -566,14 +566,14 @@ func (r *req) create() error {
 		flags := unix.O_CREAT | unix.O_EXCL | unix.O_RDWR
 		fd := graph.NewFD(nil, graph.GFID{}, flags)
 		var err error
-		rep, err = r.s.top.Create(r.ctx, loc, flags, unix.S_IFREG|perm, 0, fd, nil)
-		r.s.fds.release(fd)
+		rep, err = r.v.top.Create(r.ctx, loc, flags, unix.S_IFREG|perm, 0, fd, nil)
+		r.v.fds.release(fd)
 		obj = rep.Stat
 		if err != nil {
 			if mode == Guarded || graph.Errno(err) != unix.EEXIST {
 				return r.statusWcc(nfsstat.V3(err), &dir, nil)
 			}
-			lrep, lerr := r.s.top.Lookup(r.ctx, loc, nil)
+			lrep, lerr := r.v.top.Lookup(r.ctx, loc, nil)
 			if lerr != nil {
 				return r.statusWcc(nfsstat.V3(lerr), &dir, nil)
 			}
@@ -598,7 +598,7 @@ func (r *req) create() error {
 			if obj, err = r.applySattr(obj.GFID, &obj, &sz, false); err != nil {
 				return r.statusWcc(nfsstat.V3(err), &dir, nil)
 			}
-			r.s.fds.drop(obj.GFID)
+			r.v.fds.drop(obj.GFID)
 		}
 		return r.created(&obj, &dir, &dir)
 	}
@@ -617,9 +617,9 @@ func (r *req) create() error {
 // retransmission with the same verifier succeeds with the same file (RFC 1813 §3.3.8).
 func (r *req) createExclusive(loc *graph.Loc, dir *graph.Iatt, verf []byte) error {
 	for attempt := 0; attempt < 2; attempt++ {
-		lrep, err := r.s.top.Lookup(r.ctx, loc, nil)
+		lrep, err := r.v.top.Lookup(r.ctx, loc, nil)
 		if err == nil {
-			got, _, gerr := r.s.top.Getxattr(rootCtx(r.ctx), &graph.Loc{GFID: lrep.Stat.GFID}, CreateVerfXattr, nil)
+			got, _, gerr := r.v.top.Getxattr(rootCtx(r.ctx), &graph.Loc{GFID: lrep.Stat.GFID}, CreateVerfXattr, nil)
 			if gerr == nil && bytes.Equal(got[CreateVerfXattr], verf) {
 				return r.created(&lrep.Stat, dir, pick(&lrep.PostParent, dir))
 			}
@@ -631,15 +631,15 @@ func (r *req) createExclusive(loc *graph.Loc, dir *graph.Iatt, verf []byte) erro
 		flags := unix.O_CREAT | unix.O_EXCL | unix.O_RDWR
 		fd := graph.NewFD(nil, graph.GFID{}, flags)
 		xd := graph.Xdata{CreateVerfXattr: append([]byte(nil), verf...)}
-		rep, err := r.s.top.Create(r.ctx, loc, flags, unix.S_IFREG|0o600, 0, fd, xd)
-		r.s.fds.release(fd)
+		rep, err := r.v.top.Create(r.ctx, loc, flags, unix.S_IFREG|0o600, 0, fd, xd)
+		r.v.fds.release(fd)
 		if graph.Errno(err) == unix.EEXIST {
 			continue // raced with another create: decide by the stored verifier
 		}
 		if err != nil {
 			return r.statusWcc(nfsstat.V3(err), dir, nil)
 		}
-		if _, err := r.s.top.Setxattr(rootCtx(r.ctx), &graph.Loc{GFID: rep.Stat.GFID}, graph.Xdata{CreateVerfXattr: append([]byte(nil), verf...)}, 0, nil); err != nil {
+		if _, err := r.v.top.Setxattr(rootCtx(r.ctx), &graph.Loc{GFID: rep.Stat.GFID}, graph.Xdata{CreateVerfXattr: append([]byte(nil), verf...)}, 0, nil); err != nil {
 			return r.statusWcc(nfsstat.V3(err), dir, nil)
 		}
 		obj := r.fixOwner(dir, &rep.Stat)
@@ -663,7 +663,7 @@ func (r *req) mkdir() error {
 	if sa.setMode {
 		perm = sa.mode & 07777
 	}
-	rep, err := r.s.top.Mkdir(r.ctx, &graph.Loc{ParentGFID: o.gfid, Name: d.name}, unix.S_IFDIR|perm, 0, nil)
+	rep, err := r.v.top.Mkdir(r.ctx, &graph.Loc{ParentGFID: o.gfid, Name: d.name}, unix.S_IFDIR|perm, 0, nil)
 	if err != nil {
 		return r.statusWcc(nfsstat.V3(err), &dir, nil)
 	}
@@ -699,7 +699,7 @@ func (r *req) symlink() error {
 	if st != statOK {
 		return r.statusWcc(st, pick(&dir, nil), pick(&dir, nil))
 	}
-	rep, err := r.s.top.Symlink(r.ctx, target, &graph.Loc{ParentGFID: o.gfid, Name: d.name}, 0, nil)
+	rep, err := r.v.top.Symlink(r.ctx, target, &graph.Loc{ParentGFID: o.gfid, Name: d.name}, 0, nil)
 	if err != nil {
 		return r.statusWcc(nfsstat.V3(err), &dir, nil)
 	}
@@ -752,7 +752,7 @@ func (r *req) mknod() error {
 	default:
 		ifmt = unix.S_IFIFO
 	}
-	rep, err := r.s.top.Mknod(r.ctx, &graph.Loc{ParentGFID: o.gfid, Name: d.name}, ifmt|perm, rdev, 0, nil)
+	rep, err := r.v.top.Mknod(r.ctx, &graph.Loc{ParentGFID: o.gfid, Name: d.name}, ifmt|perm, rdev, 0, nil)
 	if err != nil {
 		return r.statusWcc(nfsstat.V3(err), &dir, nil)
 	}
@@ -781,7 +781,7 @@ func (r *req) dirForRemove(d diropargs) (object, graph.Iatt, graph.Iatt, nfsstat
 	if !mayAccess(&dir, r.creds, permX) {
 		return o, dir, graph.Iatt{}, nfsstat.NFS3ERR_ACCES
 	}
-	rep, err := r.s.top.Lookup(r.ctx, &graph.Loc{ParentGFID: o.gfid, Name: d.name}, nil)
+	rep, err := r.v.top.Lookup(r.ctx, &graph.Loc{ParentGFID: o.gfid, Name: d.name}, nil)
 	if err != nil {
 		return o, dir, graph.Iatt{}, nfsstat.V3(err)
 	}
@@ -807,11 +807,11 @@ func (r *req) remove() error {
 	if st != statOK {
 		return r.statusWcc(st, pick(&dir, nil), pick(&dir, nil))
 	}
-	rep, err := r.s.top.Unlink(r.ctx, &graph.Loc{ParentGFID: o.gfid, Name: d.name}, 0, nil)
+	rep, err := r.v.top.Unlink(r.ctx, &graph.Loc{ParentGFID: o.gfid, Name: d.name}, 0, nil)
 	if err != nil {
 		return r.statusWcc(nfsstat.V3(err), &dir, nil)
 	}
-	r.s.fds.drop(child.GFID)
+	r.v.fds.drop(child.GFID)
 	return r.statusWcc(statOK, pick(&rep.PreParent, &dir), pick(&rep.PostParent, nil))
 }
 
@@ -847,7 +847,7 @@ func (r *req) rmdir() error {
 	if st != statOK {
 		return r.statusWcc(st, pick(&dir, nil), pick(&dir, nil))
 	}
-	rep, err := r.s.top.Rmdir(r.ctx, &graph.Loc{ParentGFID: o.gfid, Name: d.name}, 0, nil)
+	rep, err := r.v.top.Rmdir(r.ctx, &graph.Loc{ParentGFID: o.gfid, Name: d.name}, 0, nil)
 	if err != nil {
 		return r.statusWcc(nfsstat.V3(err), &dir, nil)
 	}
@@ -902,7 +902,7 @@ func (r *req) rename() error {
 	if !mayAccess(&fdir, r.creds, permX) {
 		return fail(nfsstat.NFS3ERR_ACCES)
 	}
-	src, err := r.s.top.Lookup(r.ctx, oldLoc, nil)
+	src, err := r.v.top.Lookup(r.ctx, oldLoc, nil)
 	if err != nil {
 		return fail(nfsstat.V3(err))
 	}
@@ -911,7 +911,7 @@ func (r *req) rename() error {
 		return fail(nfsstat.NFS3ERR_ACCES)
 	}
 	var replaced graph.GFID
-	if dst, err := r.s.top.Lookup(r.ctx, newLoc, nil); err == nil {
+	if dst, err := r.v.top.Lookup(r.ctx, newLoc, nil); err == nil {
 		if !mayDelete(&tdir, &dst.Stat, r.creds) {
 			return fail(nfsstat.NFS3ERR_ACCES)
 		}
@@ -919,12 +919,12 @@ func (r *req) rename() error {
 			replaced = dst.Stat.GFID
 		}
 	}
-	rep, err := r.s.top.Rename(r.ctx, oldLoc, newLoc, nil)
+	rep, err := r.v.top.Rename(r.ctx, oldLoc, newLoc, nil)
 	if err != nil {
 		return fail(nfsstat.V3(err))
 	}
 	if !replaced.IsZero() {
-		r.s.fds.drop(replaced)
+		r.v.fds.drop(replaced)
 	}
 	r.status(statOK)
 	r.wcc(pick(&rep.PreOldParent, &fdir), pick(&rep.PostOldParent, nil))
@@ -961,7 +961,7 @@ func (r *req) link() error {
 	if file.IsDir() {
 		return fail(nfsstat.NFS3ERR_ISDIR)
 	}
-	rep, err := r.s.top.Link(r.ctx, &graph.Loc{GFID: fo.gfid}, &graph.Loc{ParentGFID: do.gfid, Name: d.name}, nil)
+	rep, err := r.v.top.Link(r.ctx, &graph.Loc{GFID: fo.gfid}, &graph.Loc{ParentGFID: do.gfid, Name: d.name}, nil)
 	if err != nil {
 		return fail(nfsstat.V3(err))
 	}
@@ -1011,7 +1011,7 @@ func (r *req) readdirCommon(fh []byte, cookie uint64, verfB []byte, dircount, ma
 	if !mayAccess(&dir, r.creds, permR) {
 		return r.statusAttr(nfsstat.NFS3ERR_ACCES, &dir)
 	}
-	root, err := o.exp.Root(r.ctx, r.s.top)
+	root, err := o.exp.Root(r.ctx, r.v.top)
 	if err != nil {
 		return r.statusAttr(nfsstat.V3(err), &dir)
 	}
@@ -1023,11 +1023,11 @@ func (r *req) readdirCommon(fh []byte, cookie uint64, verfB []byte, dircount, ma
 	}
 	verf := uint64(verfB[0])<<56 | uint64(verfB[1])<<48 | uint64(verfB[2])<<40 | uint64(verfB[3])<<32 |
 		uint64(verfB[4])<<24 | uint64(verfB[5])<<16 | uint64(verfB[6])<<8 | uint64(verfB[7])
-	e, err := r.s.dirs.acquire(r.ctx, o.gfid, cookie, verf)
+	e, err := r.v.dirs.acquire(r.ctx, o.gfid, cookie, verf)
 	if err != nil {
 		return r.statusAttr(nfsstat.V3(err), &dir)
 	}
-	defer r.s.dirs.releaseEntry(e)
+	defer r.v.dirs.releaseEntry(e)
 
 	start := r.w.Len()
 	r.status(statOK)
@@ -1053,7 +1053,7 @@ fill:
 			eof = true
 			break
 		} else {
-			batch, _, err = r.s.top.Readdirp(ctx, e.fd, batchSize, pos, nil)
+			batch, _, err = r.v.top.Readdirp(ctx, e.fd, batchSize, pos, nil)
 			if err != nil {
 				r.w.Truncate(start)
 				return r.statusAttr(nfsstat.V3(err), &dir)
@@ -1118,7 +1118,7 @@ fill:
 
 // statfs returns the volume's statvfs as seen from an object.
 func (r *req) statfs(g graph.GFID) (graph.Statvfs, error) {
-	sv, _, err := r.s.top.Statfs(r.ctx, &graph.Loc{GFID: g}, nil)
+	sv, _, err := r.v.top.Statfs(r.ctx, &graph.Loc{GFID: g}, nil)
 	return sv, staleErr(err)
 }
 
@@ -1231,17 +1231,17 @@ func (r *req) commit() error {
 	if st != statOK {
 		return r.statusWcc(st, nil, nil)
 	}
-	fd, err := r.s.fds.get(r.ctx, o.gfid, false)
+	fd, err := r.v.fds.get(r.ctx, o.gfid, false)
 	if err != nil {
 		return r.statusWcc(nfsstat.V3(err), nil, nil)
 	}
 	defer fd.Unref()
 	ctx := rootCtx(r.ctx)
-	pre, _, err := r.s.top.Fstat(ctx, fd, nil)
+	pre, _, err := r.v.top.Fstat(ctx, fd, nil)
 	if err != nil {
 		return r.statusWcc(nfsstat.V3(err), nil, nil)
 	}
-	rep, err := r.s.top.Fsync(ctx, fd, false, nil)
+	rep, err := r.v.top.Fsync(ctx, fd, false, nil)
 	if err != nil {
 		return r.statusWcc(nfsstat.V3(err), &pre, nil)
 	}

@@ -222,7 +222,7 @@ func TestExclusiveCreate(t *testing.T) {
 	if st, _, _, _ := parse(e.call(t, ProcCreate, args(e.root, "x", Exclusive, b), nil)).created(); st != uint32(nfsstat.NFS3ERR_EXIST) {
 		t.Fatalf("other verifier: status %d", st)
 	}
-	h, err := e.s.codec.Decode(fh1)
+	h, err := e.s.Handles().Decode(fh1)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -334,7 +334,7 @@ func TestReadZeroCopy(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	s, err := New(Config{Top: tap, Handles: e.s.codec, Exports: e.s.exps})
+	s, err := New(Config{Top: tap, Handles: e.s.Handles(), Exports: e.s.Exports()})
 	if err != nil {
 		t.Fatal(err)
 	}

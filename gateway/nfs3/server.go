@@ -7,6 +7,8 @@ import (
 	"errors"
 	"fmt"
 	"net/netip"
+	"sync"
+	"sync/atomic"
 	"time"
 
 	"github.com/weftfs/weft/configs"
@@ -36,13 +38,17 @@ const CreateVerfXattr = "trusted.weft.nfs.createverf"
 
 // Config configures a Server.
 type Config struct {
+	// Top, Handles and Volume give a first volume (AddVolume); Top may be nil for a server whose
+	// volumes are added later. Volume may be empty for a single-volume server: then every export
+	// of the table is taken to be of it.
 	Top     graph.Xlator  // the top of the client graph (activated)
 	Handles *handle.Codec // the volume's handle codec
-	Exports *export.Table // the export table (only exports of this volume are served)
+	Volume  string        // the volume's name
+	Exports *export.Table // the export table (SetExports replaces it)
 	Log     *zap.Logger   // may be nil
 	FDIdle  time.Duration // idle expiry of cached FDs (default 10s)
-	MaxFDs  int           // bound of the file FD cache (default 4096)
-	MaxDirs int           // bound of the directory FD cache (default 1024)
+	MaxFDs  int           // bound of the file FD cache, per volume (default 4096)
+	MaxDirs int           // bound of the directory FD cache, per volume (default 1024)
 	Verf    *[8]byte      // write verifier; random when nil (tests pin it)
 }
 
@@ -55,24 +61,34 @@ type Call struct {
 	AuthNone bool           // the call used AUTH_NONE (squashed to anonuid/anongid)
 }
 
-// Server serves NFSv3 over one volume's graph.
+// Server serves NFSv3 over the graphs of one or more volumes. A call is served by the volume its
+// (first) file handle names; a handle of a volume the server does not serve is NFS3ERR_STALE.
 type Server struct {
+	cfg  Config
+	exps atomic.Pointer[export.Table]
+	vols atomic.Pointer[map[handle.VolumeID]*volume]
+	mu   sync.Mutex // serialises AddVolume and RemoveVolume
+	log  *zap.Logger
+	verf [8]byte
+	stop chan struct{}
+	done chan struct{}
+}
+
+// volume is one served volume: its graph (a fixed top; graph switches happen below it), its
+// handle codec and its FD caches.
+type volume struct {
+	name  string
 	top   graph.Xlator
 	codec *handle.Codec
-	exps  *export.Table
-	log   *zap.Logger
-	verf  [8]byte
 	fsid  uint64
 	fds   *fdCache
 	dirs  *dirCache
-	stop  chan struct{}
-	done  chan struct{}
 }
 
 // New returns a server and starts its FD janitor; Close stops it and releases every FD.
 func New(cfg Config) (*Server, error) {
-	if cfg.Top == nil || cfg.Handles == nil || cfg.Exports == nil {
-		return nil, fmt.Errorf("nfs3: Top, Handles and Exports are required")
+	if cfg.Exports == nil || (cfg.Top != nil && cfg.Handles == nil) {
+		return nil, fmt.Errorf("nfs3: Exports, and Handles with Top, are required")
 	}
 	if cfg.Log == nil {
 		cfg.Log = zap.NewNop()
@@ -86,34 +102,144 @@ func New(cfg Config) (*Server, error) {
 	if cfg.MaxDirs <= 0 {
 		cfg.MaxDirs = 1024
 	}
-	s := &Server{top: cfg.Top, codec: cfg.Handles, exps: cfg.Exports, log: cfg.Log, stop: make(chan struct{}), done: make(chan struct{})}
+	s := &Server{cfg: cfg, log: cfg.Log, stop: make(chan struct{}), done: make(chan struct{})}
+	s.exps.Store(cfg.Exports)
+	s.vols.Store(&map[handle.VolumeID]*volume{})
 	if cfg.Verf != nil {
 		s.verf = *cfg.Verf
 	} else if _, err := rand.Read(s.verf[:]); err != nil {
 		return nil, fmt.Errorf("nfs3: write verifier: %w", err)
 	}
-	vol := cfg.Handles.Volume()
-	s.fsid = binary.BigEndian.Uint64(vol[:8]) ^ binary.BigEndian.Uint64(vol[8:])
-	s.fds = newFDCache(cfg.Top, cfg.MaxFDs, cfg.FDIdle)
-	s.dirs = newDirCache(cfg.Top, cfg.MaxDirs, 3*cfg.FDIdle)
+	if cfg.Top != nil {
+		if err := s.AddVolume(cfg.Volume, cfg.Top, cfg.Handles); err != nil {
+			return nil, err
+		}
+	}
 	go s.janitor(cfg.FDIdle)
 	return s, nil
+}
+
+// AddVolume serves a volume: calls whose handle carries codec's volume id go to top. name is
+// the volume's name in the export table (empty: any export). It fails if the volume id is
+// already served.
+func (s *Server) AddVolume(name string, top graph.Xlator, codec *handle.Codec) error {
+	if top == nil || codec == nil {
+		return fmt.Errorf("nfs3: volume %s: top and codec are required", name)
+	}
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	id := codec.Volume()
+	old := *s.vols.Load()
+	if _, dup := old[id]; dup {
+		return fmt.Errorf("nfs3: volume %s is already served", name)
+	}
+	v := &volume{name: name, top: top, codec: codec,
+		fsid: binary.BigEndian.Uint64(id[:8]) ^ binary.BigEndian.Uint64(id[8:]),
+		fds:  newFDCache(top, s.cfg.MaxFDs, s.cfg.FDIdle),
+		dirs: newDirCache(top, s.cfg.MaxDirs, 3*s.cfg.FDIdle),
+	}
+	m := make(map[handle.VolumeID]*volume, len(old)+1)
+	for k, x := range old {
+		m[k] = x
+	}
+	m[id] = v
+	s.vols.Store(&m)
+	return nil
+}
+
+// RemoveVolume stops serving a volume (its handles become STALE) and releases its cached FDs.
+// Calls in flight on it finish. It reports whether the volume was served.
+func (s *Server) RemoveVolume(id handle.VolumeID) bool {
+	s.mu.Lock()
+	old := *s.vols.Load()
+	v, ok := old[id]
+	if ok {
+		m := make(map[handle.VolumeID]*volume, len(old))
+		for k, x := range old {
+			if k != id {
+				m[k] = x
+			}
+		}
+		s.vols.Store(&m)
+	}
+	s.mu.Unlock()
+	if ok {
+		v.fds.flush()
+		v.dirs.flush()
+	}
+	return ok
+}
+
+// FlushVolume releases the cached FDs of a volume and makes FDs opened before the call (still
+// in flight) not reused: after a graph switch below the volume's top, FDs are opened on the new
+// graph. It reports whether the volume is served.
+func (s *Server) FlushVolume(id handle.VolumeID) bool {
+	v := s.volume(id)
+	if v == nil {
+		return false
+	}
+	v.fds.flush()
+	v.dirs.flush()
+	return true
+}
+
+// SetExports replaces the export table (volumes added or removed, exports changed). Calls in
+// flight keep the table they started with.
+func (s *Server) SetExports(t *export.Table) {
+	if t != nil {
+		s.exps.Store(t)
+	}
+}
+
+func (s *Server) volume(id handle.VolumeID) *volume { return (*s.vols.Load())[id] }
+
+// first returns the volume of a single-volume server (nil when there is none); with several,
+// any of them.
+func (s *Server) first() *volume {
+	for _, v := range *s.vols.Load() {
+		return v
+	}
+	return nil
 }
 
 // WriteVerifier returns the verifier WRITE and COMMIT report (random per start).
 func (s *Server) WriteVerifier() [8]byte { return s.verf }
 
-// Handles returns the server's handle codec.
-func (s *Server) Handles() *handle.Codec { return s.codec }
+// Handles returns the handle codec of the server's volume (of one of them when there are
+// several; nil when none).
+func (s *Server) Handles() *handle.Codec {
+	if v := s.first(); v != nil {
+		return v.codec
+	}
+	return nil
+}
+
+// VolumeHandles returns the handle codec of a served volume (nil when not served).
+func (s *Server) VolumeHandles(id handle.VolumeID) *handle.Codec {
+	if v := s.volume(id); v != nil {
+		return v.codec
+	}
+	return nil
+}
 
 // Exports returns the server's export table.
-func (s *Server) Exports() *export.Table { return s.exps }
+func (s *Server) Exports() *export.Table { return s.exps.Load() }
 
-// Top returns the graph the server serves.
-func (s *Server) Top() graph.Xlator { return s.top }
+// Top returns the graph top of the server's volume (of one of them when there are several).
+func (s *Server) Top() graph.Xlator {
+	if v := s.first(); v != nil {
+		return v.top
+	}
+	return nil
+}
 
-// Fsid returns the fsid reported in attributes.
-func (s *Server) Fsid() uint64 { return s.fsid }
+// Fsid returns the fsid reported in attributes of the server's volume (of one of them).
+func (s *Server) Fsid() uint64 {
+	if v := s.first(); v != nil {
+		return v.fsid
+	}
+	return 0
+}
 
 func (s *Server) janitor(idle time.Duration) {
 	defer close(s.done)
@@ -124,8 +250,10 @@ func (s *Server) janitor(idle time.Duration) {
 		case <-s.stop:
 			return
 		case now := <-t.C:
-			s.fds.expire(now)
-			s.dirs.expire(now)
+			for _, v := range *s.vols.Load() {
+				v.fds.expire(now)
+				v.dirs.expire(now)
+			}
 		}
 	}
 }
@@ -140,14 +268,15 @@ func (s *Server) Close() {
 	}
 	close(s.stop)
 	<-s.done
-	s.fds.closeAll()
-	s.dirs.closeAll()
+	s.FlushFDs()
 }
 
 // FlushFDs releases every cached FD now (tests; also useful before a graph switch).
 func (s *Server) FlushFDs() {
-	s.fds.closeAll()
-	s.dirs.closeAll()
+	for _, v := range *s.vols.Load() {
+		v.fds.flush()
+		v.dirs.flush()
+	}
 }
 
 // IsIdempotent reports whether a procedure may be re-executed safely (RFC 1813 §4.4); the
@@ -170,7 +299,7 @@ func (s *Server) Dispatch(ctx context.Context, c *Call, w *xdr.Writer) error {
 	if c.Proc == ProcNull {
 		return nil
 	}
-	r := &req{s: s, ctx: ctx, call: c, in: xdr.NewReader(c.Args), w: w}
+	r := &req{s: s, ctx: ctx, call: c, in: xdr.NewReader(c.Args), w: w, exps: s.exps.Load()}
 	caller := c.Creds
 	if caller == nil {
 		caller = &graph.Creds{UID: configs.DefaultAnonID, GID: configs.DefaultAnonID}
@@ -189,8 +318,18 @@ type req struct {
 	w      *xdr.Writer
 	caller *graph.Creds
 	creds  *graph.Creds
+	exps   *export.Table // the table of the call (loaded once)
+	v      *volume       // the volume of the call's first handle
 	exp    *export.Export
 	opts   configs.ClientOptions
+}
+
+// fsid is the fsid of the call's volume (0 before a handle is resolved).
+func (r *req) fsid() uint64 {
+	if r.v == nil {
+		return 0
+	}
+	return r.v.fsid
 }
 
 // object is a resolved file handle.
@@ -199,21 +338,39 @@ type object struct {
 	exp  *export.Export
 }
 
-// resolve decodes a handle and checks the call against its export: the handle's MAC, the export
-// still existing, the client being allowed (and from a privileged port if the export is secure),
-// and NFSv3 being allowed there. The first handle of a call fixes the call's credentials; a
-// second handle of another export fails with NFS3ERR_XDEV.
+// resolve decodes a handle and checks the call against its export: the handle's volume being
+// served, its MAC, the export still existing, the client being allowed (and from a privileged
+// port if the export is secure), and NFSv3 being allowed there. The first handle of a call fixes
+// the call's volume and credentials; a second handle of another export or volume fails with
+// NFS3ERR_XDEV.
 func (r *req) resolve(fh []byte) (object, nfsstat.Status3) {
-	h, err := r.s.codec.Decode(fh)
+	vid, ok := handle.PeekVolume(fh)
+	if !ok {
+		return object{}, nfsstat.NFS3ERR_BADHANDLE
+	}
+	v := r.s.volume(vid)
+	if v == nil {
+		// Not a volume served here (stopped, or never): STALE for a genuine handle.
+		if vv := r.v; vv != nil || r.s.first() != nil {
+			if vv == nil {
+				vv = r.s.first()
+			}
+			if _, err := vv.codec.Verify(fh); err != nil {
+				return object{}, nfsstat.NFS3ERR_BADHANDLE
+			}
+		}
+		return object{}, nfsstat.NFS3ERR_STALE
+	}
+	h, err := v.codec.Decode(fh)
 	if err != nil {
 		return object{}, nfsstat.NFS3ERR_BADHANDLE
 	}
-	e := r.s.exps.ByID(h.Export)
-	if e == nil {
+	e := r.exps.ByID(h.Export)
+	if e == nil || (v.name != "" && e.Volume != v.name) {
 		return object{}, nfsstat.NFS3ERR_STALE
 	}
 	if r.exp != nil {
-		if r.exp != e {
+		if r.exp != e || r.v != v {
 			return object{}, nfsstat.NFS3ERR_XDEV
 		}
 		return object{gfid: h.GFID, exp: e}, nfsstat.NFS3_OK
@@ -225,18 +382,18 @@ func (r *req) resolve(fh []byte) (object, nfsstat.Status3) {
 	if opts.Secure && r.call.Addr.Port() >= 1024 {
 		return object{}, nfsstat.NFS3ERR_PERM
 	}
-	r.exp, r.opts = e, opts
+	r.v, r.exp, r.opts = v, e, opts
 	r.creds = export.Creds(opts, r.caller, r.call.AuthNone)
 	r.ctx = graph.WithCreds(r.ctx, r.creds)
 	return object{gfid: h.GFID, exp: e}, nfsstat.NFS3_OK
 }
 
 // fh returns the handle of gfid in the call's export.
-func (r *req) fh(g graph.GFID) []byte { return r.s.codec.Encode(r.exp.ID, g) }
+func (r *req) fh(g graph.GFID) []byte { return r.v.codec.Encode(r.exp.ID, g) }
 
 // stat returns the attributes of a resolved object; a vanished object is STALE.
 func (r *req) stat(g graph.GFID) (graph.Iatt, error) {
-	st, _, err := r.s.top.Stat(r.ctx, &graph.Loc{GFID: g}, nil)
+	st, _, err := r.v.top.Stat(r.ctx, &graph.Loc{GFID: g}, nil)
 	return st, staleErr(err)
 }
 

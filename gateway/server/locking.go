@@ -60,7 +60,18 @@ func (g *Gateway) StartLocking(ctx context.Context, lc LockingConfig) (*Locking,
 	if lc.StateDir == "" {
 		return nil, errors.New("gateway: locking: a state directory is required")
 	}
-	codec, err := handle.NewCodec(g.cfg.VolumeID, g.cfg.Secret)
+	// NLM serves one volume: the static one, else the first served by name.
+	var lv *volume
+	vols := *g.vols.Load()
+	for _, n := range g.Volumes() {
+		if lv == nil || vols[n].active == nil {
+			lv = vols[n]
+		}
+	}
+	if lv == nil {
+		return nil, errors.New("gateway: locking: no volume is served")
+	}
+	codec, err := handle.NewCodec(lv.id, g.cfg.Secret)
 	if err != nil {
 		return nil, fmt.Errorf("gateway: locking: %w", err)
 	}
@@ -69,7 +80,7 @@ func (g *Gateway) StartLocking(ctx context.Context, lc LockingConfig) (*Locking,
 	if err != nil {
 		return nil, fmt.Errorf("gateway: locking: %w", err)
 	}
-	ls, err := nlm.New(nlm.Config{Top: g.cfg.Top, Handles: codec, NSM: ns, Grace: lc.Grace, GraceAlways: lc.GraceAlways,
+	ls, err := nlm.New(nlm.Config{Top: lv.top, Handles: codec, NSM: ns, Grace: lc.Grace, GraceAlways: lc.GraceAlways,
 		Hostname: lc.Hostname, PortmapPort: lc.ClientPortmapPort, Transport: g.cfg.Transport, Log: g.log.Named("nlm")})
 	if err != nil {
 		ns.Close()

@@ -6,8 +6,11 @@ import (
 	"fmt"
 	"net"
 	"net/netip"
+	"path"
 	"strconv"
+	"strings"
 	"sync"
+	"sync/atomic"
 	"time"
 
 	"github.com/prometheus/client_golang/prometheus"
@@ -25,14 +28,23 @@ import (
 	"go.uber.org/zap"
 )
 
-// Config configures a gateway.
+// Config configures a gateway. A gateway serves the volumes SetVolumes gives it (each from a
+// volfile, its graph switched live on changes) and, when Top is set, one static volume over a
+// graph the caller built and tears down.
 type Config struct {
-	Top      graph.Xlator           // the top of the activated client graph
-	Volume   string                 // the volume's name
+	Top      graph.Xlator           // optional: the top of an activated client graph (a static volume)
+	Volume   string                 // the static volume's name (required with Top)
 	VolumeID handle.VolumeID        // zero: derived from Volume
 	Secret   []byte                 // the cluster secret for handle MACs (≥ 16 bytes)
-	Exports  *configs.ExportsConfig // nil: export /Volume to every client
+	Exports  *configs.ExportsConfig // the static volume's exports; nil: /Volume to every client
 	Listen   string                 // host to listen on ("" = all addresses)
+
+	// UpTimeout bounds the wait for a new graph's bricks before its volume is served (0: the
+	// graph's longest network.ping-timeout, or 10s).
+	UpTimeout time.Duration
+	// DrainTimeout bounds the wait for an old graph's fops when it is replaced or its volume
+	// removed (default 30s); it is finalised in the background after that, once drained.
+	DrainTimeout time.Duration
 
 	NFSPort     int  // default 2049; -1: ephemeral
 	MountPort   int  // 0 or -1: ephemeral
@@ -64,6 +76,10 @@ type Gateway struct {
 	rpcbind                    string   // address of the system rpcbind we registered with
 	registered                 []portmap.Mapping
 
+	volMu sync.Mutex // serialises SetVolumes and Close
+	vols  atomic.Pointer[map[string]*volume]
+	exps  atomic.Pointer[export.Table]
+
 	closeOnce sync.Once
 }
 
@@ -77,46 +93,69 @@ func port(p, def int) string {
 	return strconv.Itoa(p)
 }
 
-// Start builds the protocol servers over cfg.Top and starts listening.
+// Start builds the protocol servers and starts listening; add volumes with SetVolumes.
 func Start(ctx context.Context, cfg Config) (*Gateway, error) {
-	if cfg.Top == nil || cfg.Volume == "" {
-		return nil, errors.New("gateway: Top and Volume are required")
+	if len(cfg.Secret) < 16 {
+		return nil, errors.New("gateway: a cluster secret of at least 16 bytes is required")
 	}
 	if cfg.Log == nil {
 		cfg.Log = zap.NewNop()
 	}
-	if cfg.VolumeID == (handle.VolumeID{}) {
-		cfg.VolumeID = handle.VolumeIDFromName(cfg.Volume)
+	if cfg.DrainTimeout <= 0 {
+		cfg.DrainTimeout = 30 * time.Second
 	}
-	if cfg.Exports == nil {
-		cfg.Exports = configs.DefaultExports([]string{"/" + cfg.Volume})
+	g := &Gateway{cfg: cfg, log: cfg.Log, drc: drc.New(cfg.DRCSize)}
+	vols := map[string]*volume{}
+	if cfg.Top != nil {
+		if cfg.Volume == "" {
+			return nil, errors.New("gateway: Volume is required with Top")
+		}
+		if cfg.VolumeID == (handle.VolumeID{}) {
+			cfg.VolumeID = handle.VolumeIDFromName(cfg.Volume)
+		}
+		if cfg.Exports == nil {
+			cfg.Exports = configs.DefaultExports([]string{"/" + cfg.Volume})
+		}
+		codec, err := handle.NewCodec(cfg.VolumeID, cfg.Secret)
+		if err != nil {
+			return nil, fmt.Errorf("gateway: %w", err)
+		}
+		served := 0
+		for _, e := range cfg.Exports.Exports {
+			vol := e.Volume
+			if vol == "" {
+				vol = strings.SplitN(strings.TrimPrefix(path.Clean(e.Path), "/"), "/", 2)[0]
+			}
+			if vol == cfg.Volume {
+				served++
+			}
+		}
+		if served == 0 {
+			return nil, fmt.Errorf("gateway: no export of volume %s", cfg.Volume)
+		}
+		v := &volume{name: cfg.Volume, id: cfg.VolumeID, codec: codec, top: cfg.Top, gw: g,
+			ready: make(chan struct{}), log: cfg.Log.With(zap.String("volume", cfg.Volume))}
+		v.markReady()
+		vols[cfg.Volume] = v
 	}
-	codec, err := handle.NewCodec(cfg.VolumeID, cfg.Secret)
-	if err != nil {
-		return nil, fmt.Errorf("gateway: %w", err)
-	}
-	tab, err := export.NewTable(cfg.Exports, nil)
+	g.cfg = cfg
+	g.vols.Store(&vols)
+	tab, err := g.table(vols)
 	if err != nil {
 		return nil, fmt.Errorf("gateway: exports: %w", err)
 	}
-	served := 0
-	for _, e := range tab.Exports() {
-		if e.Volume == cfg.Volume {
-			served++
-		}
-	}
-	if served == 0 {
-		return nil, fmt.Errorf("gateway: no export of volume %s", cfg.Volume)
-	}
-	ns, err := nfs3.New(nfs3.Config{Top: cfg.Top, Handles: codec, Exports: tab, Log: cfg.Log.Named("nfs3"), FDIdle: cfg.FDIdle, Verf: cfg.Verf})
+	g.exps.Store(tab)
+	ns, err := nfs3.New(nfs3.Config{Exports: tab, Log: cfg.Log.Named("nfs3"), FDIdle: cfg.FDIdle, Verf: cfg.Verf})
 	if err != nil {
 		return nil, err
 	}
-	g := &Gateway{
-		cfg: cfg, log: cfg.Log, nfs: ns,
-		mnt: mount.New(cfg.Top, codec, tab, cfg.Volume),
-		drc: drc.New(cfg.DRCSize),
+	for _, v := range vols {
+		if err := ns.AddVolume(v.name, v.top, v.codec); err != nil {
+			return nil, err
+		}
 	}
+	g.nfs = ns
+	g.mnt = mount.NewSource(g)
 	g.metrics = newMetrics(cfg.Registerer, g.drc)
 	g.rpc = rpc.NewServer(rpc.ServerOptions{Transport: cfg.Transport, MaxRecordSize: 4 << 20})
 	g.rpc.Register(nfs3.Program, nfs3.Version, rpc.HandlerFunc(g.serveNFS))
@@ -151,7 +190,7 @@ func Start(ctx context.Context, cfg Config) (*Gateway, error) {
 			return fail(err)
 		}
 	}
-	fields := []zap.Field{zap.String("volume", cfg.Volume), zap.Stringer("nfs", g.nfsAddr), zap.Stringer("mount", g.mountAddr)}
+	fields := []zap.Field{zap.Strings("volumes", g.Volumes()), zap.Stringer("nfs", g.nfsAddr), zap.Stringer("mount", g.mountAddr)}
 	if g.mountUDPAddr != nil {
 		fields = append(fields, zap.Stringer("mount-udp", g.mountUDPAddr))
 	}
@@ -319,7 +358,8 @@ func (g *Gateway) Mount() *mount.Server { return g.mnt }
 func (g *Gateway) DRC() *drc.Cache { return g.drc }
 
 // Close stops accepting, lets calls in flight finish (until ctx ends), unregisters from
-// rpcbind and releases every cached FD. The graph is the caller's to tear down.
+// rpcbind, releases every cached FD and finalises the graphs of the volumes served from
+// volfiles. The static volume's graph (Config.Top) is the caller's to tear down.
 func (g *Gateway) Close(ctx context.Context) error {
 	var err error
 	g.closeOnce.Do(func() {
@@ -328,6 +368,21 @@ func (g *Gateway) Close(ctx context.Context) error {
 		err = g.rpc.Shutdown(ctx)
 		g.nfs.Close()
 		g.metrics.unregister()
+		g.volMu.Lock()
+		defer g.volMu.Unlock()
+		var wg sync.WaitGroup
+		for _, v := range *g.vols.Load() {
+			if v.active == nil {
+				continue
+			}
+			wg.Add(1)
+			go func() {
+				defer wg.Done()
+				v.close(ctx)
+				v.active.Wait()
+			}()
+		}
+		wg.Wait()
 	})
 	return err
 }
