@@ -13,9 +13,9 @@ import (
 
 	"github.com/weftfs/weft/bricks/server"
 	"github.com/weftfs/weft/graph"
+	"github.com/weftfs/weft/graph/volfile"
 	iostats "github.com/weftfs/weft/graph/xlators/debug/io-stats"
 	"github.com/weftfs/weft/graph/xlators/features/locks"
-	"github.com/weftfs/weft/graph/volfile"
 )
 
 // brickVolfile is a brick graph as volgen writes it: posix → locks → io-stats → server.

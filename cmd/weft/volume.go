@@ -284,19 +284,7 @@ func init() {
 		},
 	})
 	addTaskCommands(vc, &mf)
-	for _, op := range []struct{ name, sub string }{{"profile", "start|stop|info"}} {
-		vc.AddCommand(&cobra.Command{
-			Use:   op.name + " NAME " + op.sub,
-			Short: strings.ToUpper(op.name[:1]) + op.name[1:] + " (not available in this build: the daemon says why)",
-			Args:  cobra.ExactArgs(2),
-			RunE: func(cmd *cobra.Command, args []string) error {
-				if !strings.Contains("|"+op.sub+"|", "|"+args[1]+"|") {
-					return fmt.Errorf("volume %s: unknown action %q (%s)", op.name, args[1], op.sub)
-				}
-				return post("/v1/volumes/unsupported", &api.BrickRequest{Name: args[0], Action: op.name + " " + args[1]})(cmd)
-			},
-		})
-	}
+	addProfileCommand(vc, &mf)
 	rootCmd.AddCommand(vc)
 }
 

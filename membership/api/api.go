@@ -146,25 +146,28 @@ type TaskRequest struct {
 	Action string `json:"action"`
 }
 
-// TaskStatus is the progress of a rebalance or remove-brick data migration, kept in memory by
-// the daemon that runs it (the one the start request reached).
+// TaskStatus is the progress of a rebalance or remove-brick data migration, kept by the daemon
+// that runs it (the one the start request reached) in memory and in its state directory, so
+// that it survives a restart of that daemon (which then resumes an interrupted task).
 type TaskStatus struct {
-	Volume   string    `json:"volume"`
-	Kind     string    `json:"kind"` // "rebalance" or "remove-brick"
-	Node     string    `json:"node"` // address of the daemon running it
-	State    string    `json:"state"`
-	Bricks   []string  `json:"bricks,omitempty"` // remove-brick: the bricks being emptied
-	Dirs     int       `json:"dirs"`
-	Scanned  int       `json:"scanned"`
-	Migrated int       `json:"migrated"`
-	Skipped  int       `json:"skipped"`
-	Failed   int       `json:"failed"`
-	Bytes    uint64    `json:"bytes"`
-	Current  string    `json:"current,omitempty"`
-	LastErr  string    `json:"last_error,omitempty"`
-	Error    string    `json:"error,omitempty"` // what stopped the task
-	Started  time.Time `json:"started"`
-	Ended    time.Time `json:"ended,omitzero"`
+	Volume   string   `json:"volume"`
+	Kind     string   `json:"kind"` // "rebalance" or "remove-brick"
+	Node     string   `json:"node"` // address of the daemon running it
+	State    string   `json:"state"`
+	Bricks   []string `json:"bricks,omitempty"` // remove-brick: the bricks being emptied
+	Dirs     int      `json:"dirs"`
+	Scanned  int      `json:"scanned"`
+	Migrated int      `json:"migrated"`
+	Skipped  int      `json:"skipped"`
+	Failed   int      `json:"failed"`
+	Bytes    uint64   `json:"bytes"`
+	Current  string   `json:"current,omitempty"`
+	LastErr  string   `json:"last_error,omitempty"`
+	Error    string   `json:"error,omitempty"` // what stopped the task
+	// Resumed counts the times the task was started again after its daemon restarted.
+	Resumed int       `json:"resumed,omitempty"`
+	Started time.Time `json:"started"`
+	Ended   time.Time `json:"ended,omitzero"`
 }
 
 // TaskReply answers task requests.

@@ -188,10 +188,12 @@ func (d *Daemon) Start(ctx context.Context) error {
 	}
 	d.catchUp(ctx)
 	d.sup = newSupervisor(d)
+	interrupted := d.loadTasks()
 	if err := d.startAPI(); err != nil {
 		d.Close()
 		return err
 	}
+	d.resumeTasks(interrupted)
 	d.wg.Add(3)
 	go d.maintain()
 	go d.gossipJoiner()

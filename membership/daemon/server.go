@@ -175,6 +175,7 @@ func (d *Daemon) cliRoutes() map[string]handler {
 		"POST /v1/volumes/unsupported":   d.hUnsupported,
 		"POST /v1/volumes/rebalance":     d.hRebalance,
 		"POST /v1/volumes/heal":          d.hHeal,
+		"POST /v1/volumes/profile":       d.hProfile,
 		"GET /v1/volfile":                d.hVolfile,
 	}
 }
@@ -188,6 +189,7 @@ func (d *Daemon) peerRoutes() map[string]handler {
 		"GET /v1/internal/local-status":  d.hInternalLocalStatus,
 		"POST /v1/internal/statedump":    d.hInternalStatedump,
 		"POST /v1/internal/task":         d.hInternalTask,
+		"POST /v1/internal/profile":      d.hInternalProfile,
 		"GET /v1/volfile":                d.hVolfile,
 	}
 }

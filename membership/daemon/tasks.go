@@ -23,8 +23,11 @@ import (
 
 // Rebalance and remove-brick data migration (GlusterFS's rebalance process, started by glusterd
 // on the nodes of a volume; here one goroutine in the daemon that received the start request,
-// over an in-process client graph of the volume). Progress lives in memory on that daemon; the
-// status of a task is found by asking every peer (a daemon restart forgets its tasks).
+// over an in-process client graph of the volume). Progress lives in memory on that daemon and
+// in its state directory (tasks/VOLUME.json, rewritten at most every second and at the end);
+// the status of a task is found by asking every peer. A daemon that restarts shows the last
+// status it saved, and resumes a task that was running (both migrations are idempotent walks,
+// so resuming is starting again), or marks it failed when it cannot be resumed.
 //
 // remove-brick start: cluster/distribute has no "decommissioned" subvolume support, so the
 // daemon does what GlusterFS's decommission does in two passes over graphs of the whole volume
@@ -49,6 +52,27 @@ type task struct {
 	st     api.TaskStatus
 	cancel context.CancelFunc
 	done   chan struct{}
+
+	save     func(api.TaskStatus) // persists the status (nil: not persisted)
+	saveMu   sync.Mutex           // serialises saves
+	lastSave time.Time            // guarded by mu
+}
+
+// persist saves the task's status now, or (when !force) if the last save is a second old.
+func (t *task) persist(force bool) {
+	if t.save == nil {
+		return
+	}
+	t.mu.Lock()
+	if !force && time.Since(t.lastSave) < time.Second {
+		t.mu.Unlock()
+		return
+	}
+	t.lastSave = time.Now()
+	t.mu.Unlock()
+	t.saveMu.Lock()
+	defer t.saveMu.Unlock()
+	t.save(t.status())
 }
 
 func (t *task) status() api.TaskStatus {
@@ -61,9 +85,10 @@ func (t *task) status() api.TaskStatus {
 
 func (t *task) progress(s distribute.Status) {
 	t.mu.Lock()
-	defer t.mu.Unlock()
 	t.st.Dirs, t.st.Scanned, t.st.Migrated, t.st.Skipped, t.st.Failed = s.Dirs, s.Scanned, s.Migrated, s.Skipped, s.Failed
 	t.st.Bytes, t.st.Current, t.st.LastErr = s.Bytes, s.Current, s.LastErr
+	t.mu.Unlock()
+	t.persist(false)
 }
 
 func (t *task) finish(err error) {
@@ -316,7 +341,7 @@ func leftOn(ctx context.Context, dht *distribute.DHT, i int) ([]string, error) {
 }
 
 // runTask runs kind on volume name in the background and registers it.
-func (d *Daemon) startTask(name, kind string, bricks []string, run func(ctx context.Context, t *task) error) (*task, error) {
+func (d *Daemon) startTask(name, kind string, bricks []string, resumed int, run func(ctx context.Context, t *task) error) (*task, error) {
 	d.tasksMu.Lock()
 	defer d.tasksMu.Unlock()
 	if old := d.tasks[name]; old != nil && old.status().State == api.TaskRunning {
@@ -324,13 +349,19 @@ func (d *Daemon) startTask(name, kind string, bricks []string, run func(ctx cont
 	}
 	ctx, cancel := context.WithCancel(d.ctx)
 	t := &task{cancel: cancel, done: make(chan struct{}), st: api.TaskStatus{Volume: name, Kind: kind, Node: d.cfg.Advertise,
-		State: api.TaskRunning, Bricks: bricks, Started: time.Now().UTC()}}
+		State: api.TaskRunning, Bricks: bricks, Started: time.Now().UTC(), Resumed: resumed}, save: d.saveTask}
 	d.tasks[name] = t
+	t.persist(true)
 	go func() {
 		defer close(t.done)
 		defer cancel()
 		err := run(ctx, t)
 		t.finish(err)
+		if d.ctx.Err() == nil {
+			// A task cancelled by the daemon's shutdown stays "running" on disk: the daemon
+			// resumes it when it starts again.
+			t.persist(true)
+		}
 		s := t.status()
 		d.log.Info("task finished", zap.String("volume", name), zap.String("kind", kind), zap.String("state", s.State),
 			zap.Int("scanned", s.Scanned), zap.Int("migrated", s.Migrated), zap.Int("failed", s.Failed), zap.String("error", s.Error))
@@ -458,25 +489,34 @@ func (d *Daemon) hRebalance(ctx context.Context, _ *http.Request, body []byte) (
 	if s := d.findTask(ctx, req.Name); s != nil && s.State == api.TaskRunning {
 		return nil, fmt.Errorf("volume rebalance: %s: a %s is already running on %s", req.Name, s.Kind, s.Node)
 	}
-	g, dht, err := d.clientGraph(ctx, st, v, 10*time.Second)
+	s, err := d.startRebalance(ctx, st, v, 0)
 	if err != nil {
 		return nil, fmt.Errorf("volume rebalance: %s: %w", req.Name, err)
 	}
-	t, err := d.startTask(req.Name, "rebalance", nil, func(ctx context.Context, t *task) error {
+	return api.TaskReply{Message: fmt.Sprintf("volume rebalance: %s: success: rebalance started on %s", req.Name, d.cfg.Advertise), Task: s}, nil
+}
+
+// startRebalance starts a rebalance of v (resumed: how many times it was resumed before).
+func (d *Daemon) startRebalance(ctx context.Context, st *store.State, v *store.Volume, resumed int) (*api.TaskStatus, error) {
+	g, dht, err := d.clientGraph(ctx, st, v, 10*time.Second)
+	if err != nil {
+		return nil, err
+	}
+	t, err := d.startTask(v.Name, "rebalance", nil, resumed, func(ctx context.Context, t *task) error {
 		defer g.Fini()
 		_, err := distribute.Rebalance(rootCtx(ctx), dht, t.progress)
 		return err
 	})
 	if err != nil {
 		g.Fini()
-		return nil, fmt.Errorf("volume rebalance: %w", err)
+		return nil, err
 	}
 	s := t.status()
-	return api.TaskReply{Message: fmt.Sprintf("volume rebalance: %s: success: rebalance started on %s", req.Name, d.cfg.Advertise), Task: &s}, nil
+	return &s, nil
 }
 
 // startRemoveBrick starts the data migration off the sets v.RemoveBrick lists.
-func (d *Daemon) startRemoveBrick(ctx context.Context, name string) (*api.TaskStatus, error) {
+func (d *Daemon) startRemoveBrick(ctx context.Context, name string, resumed int) (*api.TaskStatus, error) {
 	st, v, err := d.volume(name)
 	if err != nil {
 		return nil, err
@@ -489,7 +529,7 @@ func (d *Daemon) startRemoveBrick(ctx context.Context, name string) (*api.TaskSt
 	if err != nil {
 		return nil, err
 	}
-	t, err := d.startTask(name, "remove-brick", v.RemoveBrick.Bricks, func(ctx context.Context, t *task) error {
+	t, err := d.startTask(name, "remove-brick", v.RemoveBrick.Bricks, resumed, func(ctx context.Context, t *task) error {
 		err := decommissionLayouts(ctx, dht1, removed, t)
 		g1.Fini()
 		if err != nil {

@@ -464,7 +464,7 @@ func (d *Daemon) hRemoveBrick(ctx context.Context, _ *http.Request, body []byte)
 		} else if !sameBricks(v.RemoveBrick.Bricks, bricks) {
 			return nil, fmt.Errorf("volume remove-brick start: a remove-brick of %s is already in progress", strings.Join(v.RemoveBrick.Bricks, " "))
 		}
-		t, err := d.startRemoveBrick(ctx, req.Name)
+		t, err := d.startRemoveBrick(ctx, req.Name, 0)
 		if err != nil {
 			return nil, fmt.Errorf("volume remove-brick start: %w (the remove-brick stays recorded: run start again, or stop it)", err)
 		}
