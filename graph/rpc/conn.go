@@ -62,6 +62,7 @@ type pendingCall struct {
 
 type callResult struct {
 	res []byte
+	rec *Buffer // holds res; nil when there is none
 	err error
 }
 
@@ -124,20 +125,30 @@ func (c *Conn) Call(ctx context.Context, prog, vers, proc uint32, args []byte, c
 }
 
 // Do issues the call described by req and waits for its reply (see Call). Many calls may be in
-// flight on one connection; replies are matched by XID.
+// flight on one connection; replies are matched by XID. The results are the caller's for
+// good (their buffer is left to the garbage collector); DoPooled hands it back instead.
 func (c *Conn) Do(ctx context.Context, req *Request) ([]byte, error) {
+	res, _, err := c.DoPooled(ctx, req)
+	return res, err
+}
+
+// DoPooled is Do with the reply's buffer: res aliases rec, which the caller releases
+// (rec.Release, nil-safe) after its last use of res, so the record's buffer goes back to the
+// pool the transport reads replies into (a 1 MiB READ reply then reuses a buffer instead of
+// faulting in fresh memory). Not releasing it is safe. On error rec is nil.
+func (c *Conn) DoPooled(ctx context.Context, req *Request) (res []byte, rec *Buffer, err error) {
 	if len(req.Cred.Body) > MaxAuthBytes || len(req.Verf.Body) > MaxAuthBytes {
-		return nil, fmt.Errorf("rpc: credential or verifier over %d bytes: %w", MaxAuthBytes, unix.EINVAL)
+		return nil, nil, fmt.Errorf("rpc: credential or verifier over %d bytes: %w", MaxAuthBytes, unix.EINVAL)
 	}
 	if err := ctx.Err(); err != nil {
-		return nil, fmt.Errorf("rpc: call %d/%d/%d: %w", req.Prog, req.Vers, req.Proc, err)
+		return nil, nil, fmt.Errorf("rpc: call %d/%d/%d: %w", req.Prog, req.Vers, req.Proc, err)
 	}
 	pc := &pendingCall{ch: make(chan callResult, 1)}
 	c.mu.Lock()
 	if c.err != nil {
 		err := c.err
 		c.mu.Unlock()
-		return nil, err
+		return nil, nil, err
 	}
 	xid := req.XID
 	if xid == 0 {
@@ -150,7 +161,7 @@ func (c *Conn) Do(ctx context.Context, req *Request) ([]byte, error) {
 		xid = c.xid
 	} else if _, busy := c.pending[xid]; busy {
 		c.mu.Unlock()
-		return nil, fmt.Errorf("rpc: xid %d already in flight: %w", xid, unix.EEXIST)
+		return nil, nil, fmt.Errorf("rpc: xid %d already in flight: %w", xid, unix.EEXIST)
 	}
 	c.pending[xid] = pc
 	if c.paused && !c.draining {
@@ -183,7 +194,7 @@ func (c *Conn) Do(ctx context.Context, req *Request) ([]byte, error) {
 	if total > MaxFragmentSize {
 		c.forget(xid)
 		buf.Release()
-		return nil, fmt.Errorf("rpc: call of %d bytes: %w", total, unix.EMSGSIZE)
+		return nil, nil, fmt.Errorf("rpc: call of %d bytes: %w", total, unix.EMSGSIZE)
 	}
 	putRecordMark(buf.B, total)
 	onSent := req.OnSent
@@ -196,14 +207,14 @@ func (c *Conn) Do(ctx context.Context, req *Request) ([]byte, error) {
 		}
 	}); err != nil {
 		c.forget(xid)
-		return nil, c.deadErr(err)
+		return nil, nil, c.deadErr(err)
 	}
 	select {
 	case r := <-pc.ch:
-		return r.res, r.err
+		return r.res, r.rec, r.err
 	case <-ctx.Done():
 		c.forget(xid)
-		return nil, fmt.Errorf("rpc: call %d/%d/%d xid %d: %w", req.Prog, req.Vers, req.Proc, xid, ctx.Err())
+		return nil, nil, fmt.Errorf("rpc: call %d/%d/%d xid %d: %w", req.Prog, req.Vers, req.Proc, xid, ctx.Err())
 	}
 }
 
@@ -248,6 +259,7 @@ func (c *Conn) handleReply(rec *Buffer) {
 	c.mu.Unlock()
 	if pc == nil || err != nil {
 		rec.Release()
+		rec = nil
 	}
 	if pc == nil {
 		return // late or unknown: discarded
@@ -255,7 +267,7 @@ func (c *Conn) handleReply(rec *Buffer) {
 	if err != nil && errors.Is(err, errBadReply) {
 		err = fmt.Errorf("rpc: xid %d: %w (%w)", xid, err, unix.EPROTO)
 	}
-	pc.ch <- callResult{res: res, err: err}
+	pc.ch <- callResult{res: res, rec: rec, err: err}
 }
 
 // closeWith closes the connection because of a protocol error, recording err as the cause.

@@ -1,6 +1,7 @@
 package rpc
 
 import (
+	"context"
 	"encoding/binary"
 	"net"
 	"runtime"
@@ -130,6 +131,36 @@ func TestManyConnectionsAnnouncingMaxRecords(t *testing.T) {
 			conns, DefaultMaxRecordSize-1, alloc>>20, limit>>20, uint64(conns)*DefaultMaxRecordSize>>20)
 		if alloc > limit {
 			t.Fatalf("allocated %d MiB for %d record headers, limit %d MiB", alloc>>20, conns, limit>>20)
+		}
+	})
+}
+
+// TestDoPooled checks that DoPooled's results live in the returned record buffer (released by
+// the caller) and that a failed call returns no buffer.
+func TestDoPooled(t *testing.T) {
+	forEachTransport(t, func(t *testing.T, tr Transport) {
+		_, addr := startServer(t, tr, ServerOptions{})
+		cl := dial(t, tr, addr)
+		args := make([]byte, 200<<10)
+		for i := range args {
+			args[i] = byte(i * 3)
+		}
+		for i := 0; i < 3; i++ {
+			res, rec, err := cl.DoPooled(context.Background(), &Request{Prog: testProg, Vers: 1, Proc: procEcho, Args: args})
+			if err != nil {
+				t.Fatal(err)
+			}
+			if rec == nil || len(res) != len(args) || string(res) != string(args) {
+				t.Fatalf("echo: %d bytes, buffer %v", len(res), rec != nil)
+			}
+			if b := rec.B[:cap(rec.B)]; &res[0] != &b[len(rec.B)-len(res)] {
+				t.Fatal("results do not alias the record buffer")
+			}
+			rec.Release()
+		}
+		_, rec, err := cl.DoPooled(context.Background(), &Request{Prog: testProg, Vers: 1, Proc: 99})
+		if err == nil || rec != nil {
+			t.Fatalf("unknown procedure: err %v, buffer %v", err, rec != nil)
 		}
 	})
 }

@@ -11,6 +11,7 @@ import (
 	"strconv"
 	"strings"
 	"sync"
+	"sync/atomic"
 	"time"
 
 	"go.uber.org/zap"
@@ -379,7 +380,7 @@ func (c *Client) reopen(ctx context.Context, s *session) {
 		if rf.creds != nil {
 			a.Pid, a.LkOwner = rf.creds.Pid, rf.creds.LkOwner
 		}
-		err := c.rawCall(ctx, s, f, &a, &r, rf.creds)
+		err := c.rawCall(ctx, s, f, &a, &r, rf.creds, nil)
 		if err == nil && r.Errno != 0 {
 			err = unix.Errno(r.Errno)
 		}
@@ -485,6 +486,14 @@ func (c *Client) what(f graph.Fop, loc *graph.Loc, fd *graph.FD) string {
 
 // callGen runs a fop on the current connection and returns the connection's generation.
 func (c *Client) callGen(ctx context.Context, f graph.Fop, loc *graph.Loc, fd *graph.FD, a *proto.Args, r *proto.Reply) (uint64, error) {
+	return c.callKeep(ctx, f, loc, fd, a, r, nil)
+}
+
+// callKeep is callGen; with keep not nil, a successful reply's buffer stays alive (r's byte
+// slices, e.g. readv's Data, alias it) and *keep is set to the function that releases it.
+// Otherwise the buffer is released before callKeep returns (decoded fields that must outlive
+// it are copied by the decoder, except Data).
+func (c *Client) callKeep(ctx context.Context, f graph.Fop, loc *graph.Loc, fd *graph.FD, a *proto.Args, r *proto.Reply, keep *func()) (uint64, error) {
 	s, err := c.session(ctx)
 	if err != nil {
 		return 0, fmt.Errorf("%s: %w", c.what(f, loc, fd), err)
@@ -505,20 +514,26 @@ func (c *Client) callGen(ctx context.Context, f graph.Fop, loc *graph.Loc, fd *g
 	}
 	cr := graph.CredsFrom(ctx)
 	a.Pid, a.LkOwner = cr.Pid, cr.LkOwner
-	if err := c.rawCall(ctx, s, f, a, r, cr); err != nil {
+	if err := c.rawCall(ctx, s, f, a, r, cr, keep); err != nil {
 		if ctx.Err() != nil {
 			return 0, fmt.Errorf("%s: %w", c.what(f, loc, fd), ctx.Err())
 		}
 		return 0, fmt.Errorf("%s: %w", c.what(f, loc, fd), err)
 	}
 	if r.Errno != 0 {
+		if keep != nil && *keep != nil {
+			(*keep)()
+			*keep = nil
+		}
 		return 0, graph.Errorf(unix.Errno(r.Errno), "%s", c.what(f, loc, fd))
 	}
 	return s.gen, nil
 }
 
 // rawCall encodes a, calls, and decodes the reply into r. Transport failures are ENOTCONN.
-func (c *Client) rawCall(ctx context.Context, s *session, f graph.Fop, a *proto.Args, r *proto.Reply, cr *graph.Creds) error {
+// The reply's buffer is released unless keep is not nil and the call succeeded: *keep is then
+// the (once-only) function that releases it.
+func (c *Client) rawCall(ctx context.Context, s *session, f graph.Fop, a *proto.Args, r *proto.Reply, cr *graph.Creds, keep *func()) error {
 	e := proto.Encoder{Buf: getBuf()}
 	pad, err := proto.EncodeArgsSplit(&e, f, a)
 	if err != nil {
@@ -544,11 +559,23 @@ func (c *Client) rawCall(ctx context.Context, s *session, f graph.Fop, a *proto.
 		return err
 	}
 	err = proto.DecodeReply(res, f, r)
-	if f != graph.FopReadv || err != nil {
-		// Readv's data aliases the record: leave it to the garbage collector.
+	if keep == nil || err != nil {
 		release()
+		return err
 	}
-	return err
+	*keep = onceFunc(release)
+	return nil
+}
+
+// onceFunc returns a function that calls f the first time it is called only (a buffer
+// released twice would be handed out twice by its pool).
+func onceFunc(f func()) func() {
+	var done atomic.Bool
+	return func() {
+		if done.CompareAndSwap(false, true) {
+			f()
+		}
+	}
 }
 
 var bufPool = sync.Pool{New: func() any { b := make([]byte, 0, 512); return &b }}

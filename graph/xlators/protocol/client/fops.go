@@ -176,14 +176,16 @@ func (c *Client) Open(ctx context.Context, loc *graph.Loc, flags int, fd *graph.
 	return r.Xdata, err
 }
 
-// Readv implements graph.Fops. The returned data aliases the reply record (no copy).
+// Readv implements graph.Fops. The returned data aliases the reply record (no copy); the
+// reply's Release hands the record's buffer back to the transport's pool (graph.ReadReply).
 func (c *Client) Readv(ctx context.Context, fd *graph.FD, size uint32, offset int64, flags uint32, xdata graph.Xdata) (graph.ReadReply, error) {
 	a := proto.Args{Size: size, Offset: offset, IOFlags: flags, Xdata: xdata}
 	var r proto.Reply
-	if err := c.call(ctx, graph.FopReadv, nil, fd, &a, &r); err != nil {
+	var release func()
+	if _, err := c.callKeep(ctx, graph.FopReadv, nil, fd, &a, &r, &release); err != nil {
 		return graph.ReadReply{Xdata: r.Xdata}, err
 	}
-	return graph.ReadReply{Data: r.Data, Stat: r.Stat, EOF: r.EOF, Xdata: r.Xdata}, nil
+	return graph.ReadReply{Data: r.Data, Stat: r.Stat, EOF: r.EOF, Xdata: r.Xdata, Release: release}, nil
 }
 
 // Writev implements graph.Fops. The data goes to the transport as its own buffer (no copy).

@@ -15,7 +15,8 @@ import (
 // rpcConn is the connection to the brick as the client uses it.
 type rpcConn interface {
 	// call sends procedure proc of the brick program with the argument segments (the first is
-	// copied into the message, the others are sent as they are) and returns the results.
+	// copied into the message, the others are sent as they are) and returns the results, which
+	// alias a pooled record buffer that release (never nil) hands back after their last use.
 	call(ctx context.Context, proc uint32, cr *graph.Creds, segs [][]byte) (res []byte, release func(), err error)
 	done() <-chan struct{}
 	close()
@@ -58,12 +59,15 @@ func (c *conn) call(ctx context.Context, proc uint32, cr *graph.Creds, segs [][]
 		sent = make(chan struct{})
 		req.OnSent = func() { close(sent) }
 	}
-	res, err := c.c.Do(ctx, &req)
+	res, rec, err := c.c.DoPooled(ctx, &req)
 	if err != nil && sent != nil && ctx.Err() != nil {
 		// Do returned early: the caller's data may be reused only once the transport let go.
 		<-sent
 	}
-	return res, noop, err
+	if rec == nil {
+		return res, noop, err
+	}
+	return res, rec.Release, err
 }
 
 func (c *conn) done() <-chan struct{} { return c.c.Done() }
