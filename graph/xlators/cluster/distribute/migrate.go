@@ -136,11 +136,23 @@ func fdOp[T any](ctx context.Context, d *DHT, fd *graph.FD, attrs func(*T) *grap
 
 // replayOnDest applies a change made on the source of a migrating file to its destination, under
 // the range lock (start, length; length 0: to the end) in MigrateDataDomain on the source.
+//
+// The change reached the source during phase 1, but the migration may have moved on before the
+// replay starts: committed (the source is gone: ENOENT/ESTALE on it), or rolled back (the
+// source lost its linkto, or the destination is gone). After a commit the change is applied
+// where the data now is — the chunk holding it may have been copied before the change; after a
+// rollback the source, which has the change, is the file again and there is nothing to replay.
 func (d *DHT) replayOnDest(ctx context.Context, g graph.GFID, src int, start, length int64, op func(ctx context.Context, sub graph.Xlator, dfd *graph.FD) error) error {
 	ictx := internalCreds(ctx)
 	loc := &graph.Loc{GFID: g}
 	v, _, err := d.subs[src].Getxattr(ictx, loc, XattrLinkto, nil)
-	if err != nil {
+	switch {
+	case err == nil:
+	case retryable(err):
+		return d.replayAfterCommit(ictx, g, src, op)
+	case graph.Errno(err) == unix.ENODATA:
+		return nil // rolled back: the source is the file
+	default:
 		return graph.Errorf(graph.Errno(err), "distribute: gfid %s is migrating but its destination is unknown: %v", g, err)
 	}
 	t := d.subvolIndex(DecodeLinkto(v[XattrLinkto]))
@@ -162,6 +174,33 @@ func (d *DHT) replayOnDest(ctx context.Context, g graph.GFID, src int, start, le
 			ul := &graph.Flock{Type: graph.LockUnlock, Start: start, Len: length}
 			_, _ = d.subs[src].Inodelk(context.WithoutCancel(ictx), MigrateDataDomain, loc, graph.SetLk, ul, nil)
 		}()
+	}
+	dfd := graph.NewFD(nil, g, unix.O_RDWR)
+	defer dfd.Unref()
+	if _, err := d.subs[t].Open(ictx, loc, unix.O_RDWR, dfd, nil); err != nil {
+		if retryable(err) {
+			// The destination is gone: the migration was rolled back if the source is still
+			// a data file (it has the change).
+			if st, _, serr := d.subs[src].Stat(ictx, loc, nil); serr == nil && !migratedAway(&st) {
+				return nil
+			}
+		}
+		return err
+	}
+	return op(ictx, d.subs[t], dfd)
+}
+
+// replayAfterCommit applies a change made on the source (subvolume src) of a migration that has
+// committed since to the file where its data is now.
+func (d *DHT) replayAfterCommit(ictx context.Context, g graph.GFID, src int, op func(ctx context.Context, sub graph.Xlator, dfd *graph.FD) error) error {
+	loc := &graph.Loc{GFID: g}
+	d.forget(g)
+	t, err := d.cachedSubvol(ictx, loc)
+	if err != nil {
+		return graph.Errorf(graph.Errno(err), "distribute: gfid %s: migrated while a change was being replayed, and not found since: %v", g, err)
+	}
+	if t == src {
+		return graph.Errorf(unix.ESTALE, "distribute: gfid %s: the source of its migration vanished but the file is still there", g)
 	}
 	dfd := graph.NewFD(nil, g, unix.O_RDWR)
 	defer dfd.Unref()
