@@ -2,6 +2,7 @@ package distribute
 
 import (
 	"context"
+	"strings"
 
 	"golang.org/x/sys/unix"
 
@@ -17,6 +18,9 @@ func (d *DHT) Lookup(ctx context.Context, loc *graph.Loc, xdata graph.Xdata) (gr
 	}
 	if loc.Name == "" {
 		return d.lookupNameless(ctx, loc, xdata)
+	}
+	if reserved(loc.Name) {
+		return graph.LookupReply{}, graph.Errorf(unix.ENOENT, "distribute: lookup %s: a reserved name", loc)
 	}
 	h, pl, err := d.hashed(ctx, loc)
 	if err != nil {
@@ -52,6 +56,28 @@ func (d *DHT) Lookup(ctx context.Context, loc *graph.Loc, xdata graph.Xdata) (gr
 		}
 	}
 	return d.lookupEverywhere(ctx, loc, xdata, h)
+}
+
+// Names distribute uses for itself in a directory during a rename: a link file made under
+// tmpPrefix+GFID on the new name's hashed subvolume, and a hard link of a replaced destination
+// under stashPrefix+GFID on its data's subvolume. Every name starting with reservedPrefix is
+// hidden from clients — readdir skips it, lookup answers ENOENT — and cannot be created by them
+// (EPERM), as GlusterFS reserves .glusterfs.
+const (
+	reservedPrefix = ".weft-dht-"
+	tmpPrefix      = reservedPrefix + "rename-"
+	stashPrefix    = reservedPrefix + "rename-dst-"
+)
+
+// reserved reports whether name is one of distribute's own.
+func reserved(name string) bool { return strings.HasPrefix(name, reservedPrefix) }
+
+// checkNewName refuses a client's new entry with a reserved name.
+func checkNewName(loc *graph.Loc) error {
+	if loc != nil && reserved(loc.Name) {
+		return graph.Errorf(unix.EPERM, "distribute: %s: names starting with %q are reserved", loc, reservedPrefix)
+	}
+	return nil
 }
 
 func stripInternal(x graph.Xdata) {
@@ -217,6 +243,9 @@ func (d *DHT) Create(ctx context.Context, loc *graph.Loc, flags int, mode uint32
 	if loc == nil || fd == nil {
 		return graph.EntryReply{}, errNilArg
 	}
+	if err := checkNewName(loc); err != nil {
+		return graph.EntryReply{}, err
+	}
 	for attempt := 0; ; attempt++ {
 		h, _, err := d.hashed(ctx, loc)
 		if err != nil {
@@ -270,6 +299,9 @@ func (d *DHT) Mknod(ctx context.Context, loc *graph.Loc, mode uint32, rdev uint6
 	if loc == nil {
 		return graph.EntryReply{}, errNilLoc
 	}
+	if err := checkNewName(loc); err != nil {
+		return graph.EntryReply{}, err
+	}
 	h, _, err := d.hashed(ctx, loc)
 	if err != nil {
 		return graph.EntryReply{}, err
@@ -286,6 +318,9 @@ func (d *DHT) Mknod(ctx context.Context, loc *graph.Loc, mode uint32, rdev uint6
 func (d *DHT) Symlink(ctx context.Context, target string, loc *graph.Loc, umask uint32, xdata graph.Xdata) (graph.EntryReply, error) {
 	if loc == nil {
 		return graph.EntryReply{}, errNilLoc
+	}
+	if err := checkNewName(loc); err != nil {
+		return graph.EntryReply{}, err
 	}
 	h, _, err := d.hashed(ctx, loc)
 	if err != nil {
@@ -304,6 +339,9 @@ func (d *DHT) Symlink(ctx context.Context, target string, loc *graph.Loc, umask 
 func (d *DHT) Link(ctx context.Context, oldLoc, newLoc *graph.Loc, xdata graph.Xdata) (graph.EntryReply, error) {
 	if oldLoc == nil || newLoc == nil {
 		return graph.EntryReply{}, errNilLoc
+	}
+	if err := checkNewName(newLoc); err != nil {
+		return graph.EntryReply{}, err
 	}
 	if dir, _, err := d.resolve(ctx, oldLoc); err != nil {
 		return graph.EntryReply{}, err
@@ -336,6 +374,9 @@ func (d *DHT) Link(ctx context.Context, oldLoc, newLoc *graph.Loc, xdata graph.X
 func (d *DHT) Mkdir(ctx context.Context, loc *graph.Loc, mode uint32, umask uint32, xdata graph.Xdata) (graph.EntryReply, error) {
 	if loc == nil {
 		return graph.EntryReply{}, errNilLoc
+	}
+	if err := checkNewName(loc); err != nil {
+		return graph.EntryReply{}, err
 	}
 	h, _, err := d.hashed(ctx, loc)
 	if err != nil {

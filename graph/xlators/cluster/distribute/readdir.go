@@ -124,6 +124,9 @@ func (d *DHT) readdir(ctx context.Context, fd *graph.FD, size uint32, offset uin
 		}
 		var out []graph.Dirent
 		for _, e := range ents {
+			if reserved(e.Name) {
+				continue
+			}
 			isDir := e.Type == unix.DT_DIR || e.Stat.IsDir()
 			if isDir && idx != first {
 				continue

@@ -19,6 +19,9 @@ func (d *DHT) Rename(ctx context.Context, oldLoc, newLoc *graph.Loc, xdata graph
 	if oldLoc == nil || newLoc == nil {
 		return graph.RenameReply{}, errNilLoc
 	}
+	if err := checkNewName(newLoc); err != nil {
+		return graph.RenameReply{}, err
+	}
 	src, err := d.Lookup(ctx, oldLoc, nil)
 	if err != nil {
 		return graph.RenameReply{}, err
@@ -58,21 +61,25 @@ func (d *DHT) Rename(ctx context.Context, oldLoc, newLoc *graph.Loc, xdata graph
 	defer unlock()
 	// A replaced destination whose data lives on a third subvolume (neither the source's nor the
 	// new name's hashed one: typically a hard link made elsewhere) is not replaced by either
-	// rename below. Its name there is first moved aside under a temporary name, so a subvolume
-	// that cannot change now (a brick down, quorum lost: EROFS) fails the whole rename before
-	// anything changed, instead of leaving the old destination behind as a second entry of the
-	// same name; it is removed once the rename succeeded, or put back if it failed.
+	// rename below. Its data first gets a second name there (a hard link under a reserved
+	// temporary name, hidden from clients), so a subvolume that cannot change now (a brick down,
+	// quorum lost: EROFS) fails the whole rename before anything changed, instead of leaving the
+	// old destination behind as a second entry of the same name. The old name stays in place,
+	// so the destination never disappears from lookups during the rename (as rename(2)
+	// promises); it and the temporary name are removed once the rename succeeded.
 	var stash *graph.Loc
 	if derr == nil && dc >= 0 && dc != s && dc != dh {
-		stash = &graph.Loc{Name: ".weft-dht-rename-dst-" + dst.Stat.GFID.String(), ParentGFID: newLoc.ParentGFID}
-		stash.Path = newLoc.Path + ".weft-dht-rename-dst"
-		if _, err := d.subs[dc].Rename(ctx, newLoc, stash, nil); err != nil {
+		stash = &graph.Loc{Name: stashPrefix + dst.Stat.GFID.String(), ParentGFID: newLoc.ParentGFID}
+		stash.Path = newLoc.Path + stashPrefix
+		_, _ = d.subs[dc].Unlink(ctx, stash, 0, nil) // a leftover of an interrupted rename
+		oldDst := &graph.Loc{GFID: dst.Stat.GFID, Path: newLoc.Path, Name: newLoc.Name, ParentGFID: newLoc.ParentGFID}
+		if _, err := d.subs[dc].Link(ctx, oldDst, stash, nil); err != nil {
 			return graph.RenameReply{}, graph.Errorf(graph.Errno(err), "distribute: rename %s → %s: replaced file on %s: %v", oldLoc, newLoc, d.names[dc], err)
 		}
 	}
 	restore := func() {
 		if stash != nil {
-			_, _ = d.subs[dc].Rename(context.WithoutCancel(ctx), stash, newLoc, nil)
+			_, _ = d.subs[dc].Unlink(context.WithoutCancel(ctx), stash, 0, nil)
 		}
 	}
 	var tmp *graph.Loc
@@ -81,8 +88,8 @@ func (d *DHT) Rename(ctx context.Context, oldLoc, newLoc *graph.Loc, xdata graph
 		// temporary name first and renamed over the new name only once the rename of the data
 		// succeeded: a failed rename (EROFS, ENOSPC, a brick down) leaves the replaced
 		// destination intact.
-		tmp = &graph.Loc{Name: ".weft-dht-rename-" + src.Stat.GFID.String(), ParentGFID: newLoc.ParentGFID}
-		tmp.Path = newLoc.Path + ".weft-dht-rename"
+		tmp = &graph.Loc{Name: tmpPrefix + src.Stat.GFID.String(), ParentGFID: newLoc.ParentGFID}
+		tmp.Path = newLoc.Path + tmpPrefix
 		_, _ = d.subs[dh].Unlink(ctx, tmp, 0, nil) // a leftover of an interrupted rename
 		if err := d.createLinkfile(ctx, dh, s, tmp, src.Stat.GFID); err != nil {
 			restore()
@@ -97,13 +104,19 @@ func (d *DHT) Rename(ctx context.Context, oldLoc, newLoc *graph.Loc, xdata graph
 		restore()
 		return r, err
 	}
-	if stash != nil {
-		_, _ = d.subs[dc].Unlink(ctx, stash, 0, nil) // the replaced file's data
-	}
+	var lerr error
 	if tmp != nil {
 		if _, err := d.subs[dh].Rename(ctx, tmp, newLoc, nil); err != nil {
-			return r, graph.Errorf(graph.Errno(err), "distribute: rename %s → %s: link file on %s: %v", oldLoc, newLoc, d.names[dh], err)
+			lerr = graph.Errorf(graph.Errno(err), "distribute: rename %s → %s: link file on %s: %v", oldLoc, newLoc, d.names[dh], err)
 		}
+	}
+	if stash != nil {
+		// The replaced file's names on its own subvolume: the old one, then the temporary one.
+		_, _ = d.subs[dc].Unlink(ctx, newLoc, 0, nil)
+		_, _ = d.subs[dc].Unlink(ctx, stash, 0, nil)
+	}
+	if lerr != nil {
+		return r, lerr
 	}
 	if sh != s {
 		_, _ = d.subs[sh].Unlink(ctx, oldLoc, 0, nil) // the old name's link file
