@@ -612,3 +612,175 @@ func testAddBrickRebalance(t *testing.T, cl *cluster) {
 	}
 	t.Logf("%d files verified after %d client rounds, %d reconnects", len(files), ops.Load(), conn.reconnects.Load())
 }
+
+// brickPids returns the pid of every brick of vol, by path.
+func brickPids(t *testing.T, n *daemonNode, vol string) map[string]int {
+	t.Helper()
+	out := map[string]int{}
+	for _, b := range volStatus(t, n, vol).Bricks {
+		out[b.Path] = b.Pid
+	}
+	return out
+}
+
+// TestDaemonLiveOps runs one daemon (a real process, with its bricks and gateway) and checks:
+// `volume set` of a brick-side option reaches the running bricks without a restart (same pids;
+// the statedump shows the new value); `volume profile` start/info/stop collects io-stats from
+// every brick while the bricks keep their pids; a rebalance's status survives a restart of the
+// daemon, which resumes a rebalance it interrupted.
+func TestDaemonLiveOps(t *testing.T) {
+	ns := newNetNS(t)
+	dir := t.TempDir()
+	tmp := filepath.Join(dir, "tmp") // the bricks' statedumps land here
+	if err := os.MkdirAll(tmp, 0o755); err != nil {
+		t.Fatal(err)
+	}
+	t.Setenv("TMPDIR", tmp)
+	a := &daemonNode{ip: "127.0.0.1", state: filepath.Join(dir, "state"), sock: filepath.Join(dir, "weft.sock")}
+	a.start(t, t, ns)
+	brick := func(name string) string {
+		p := filepath.Join(dir, "bricks", name)
+		if err := os.MkdirAll(p, 0o755); err != nil {
+			t.Fatal(err)
+		}
+		return a.ip + ":" + p
+	}
+	must := func(args ...string) string {
+		t.Helper()
+		out, err := weftCLI(a, args...)
+		if err != nil {
+			t.Fatalf("%v: %v\ndaemon log:\n%s", args, err, tail(a.p.log(), 30))
+		}
+		return out
+	}
+	must("volume", "create", "pv", brick("p1"), brick("p2"))
+	must("volume", "set", "pv", "nfs.ports-insecure", "on")
+	must("volume", "start", "pv")
+	waitVolume(t, a, "pv", 2, 1)
+	pids := brickPids(t, a, "pv")
+
+	t.Run("SetReachesRunningBricks", func(t *testing.T) {
+		must("volume", "set", "pv", "features.revocation-secs", "7")
+		// The statedump shows the new value once the bricks applied it.
+		eventually(t, 20*time.Second, "both bricks' statedumps show revocation-secs=7", func() bool {
+			must("volume", "statedump", "pv")
+			time.Sleep(200 * time.Millisecond)
+			seen := 0
+			for _, b := range []string{"p1", "p2"} {
+				ms, _ := filepath.Glob(filepath.Join(tmp, strings.Trim(strings.ReplaceAll(filepath.Join(dir, "bricks", b), "/", "-"), "-")+".*.dump.*"))
+				for _, m := range ms {
+					if d, err := os.ReadFile(m); err == nil && strings.Contains(string(d), "option.revocation-secs=7") {
+						seen++
+						break
+					}
+				}
+			}
+			return seen == 2
+		})
+		if got := brickPids(t, a, "pv"); fmt.Sprint(got) != fmt.Sprint(pids) {
+			t.Fatalf("brick pids changed: %v → %v", pids, got)
+		}
+	})
+
+	t.Run("Profile", func(t *testing.T) {
+		if _, err := weftCLI(a, "volume", "profile", "pv", "info"); err == nil || !strings.Contains(err.Error(), "not started") {
+			t.Fatalf("info before start: %v", err)
+		}
+		must("volume", "profile", "pv", "start")
+		if _, err := weftCLI(a, "volume", "profile", "pv", "start"); err == nil || !strings.Contains(err.Error(), "already started") {
+			t.Fatalf("second start: %v", err)
+		}
+		ctx, cancel := context.WithTimeout(context.Background(), 60*time.Second)
+		defer cancel()
+		nc := dialNFS(ctx, t, ns, a.ip+":2049", "/pv")
+		var written uint64
+		for i := 0; i < 10; i++ {
+			data := fileData(fmt.Sprintf("prof%d", i), 1)
+			if err := nc.putFile(ctx, fmt.Sprintf("prof%d", i), data); err != nil {
+				t.Fatal(err)
+			}
+			written += uint64(len(data))
+		}
+		var rep api.ProfileReply
+		cliJSON(t, a, &rep, "volume", "profile", "pv", "info")
+		if len(rep.Bricks) != 2 {
+			t.Fatalf("profile info: %+v", rep)
+		}
+		var got, writes uint64
+		for _, b := range rep.Bricks {
+			if b.Error != "" || !b.LatencyOn || !b.CountOn {
+				t.Fatalf("brick %s: %+v", b.Brick, b)
+			}
+			got += b.Cumulative.WrittenBytes
+			for _, f := range b.Cumulative.Fops {
+				if f.Fop == "Writev" {
+					writes += f.Calls
+					if f.AvgLatencyUs <= 0 || f.MaxLatencyUs < f.AvgLatencyUs && f.MaxLatencyUs >= 0 {
+						t.Errorf("brick %s writev latency figures: %+v", b.Brick, f)
+					}
+				}
+			}
+		}
+		if got != written || writes < 10 {
+			t.Fatalf("bricks counted %d bytes in %d writes, want %d bytes in ≥ 10", got, writes, written)
+		}
+		// The text form, as gluster prints it; a second info starts interval 2 with no writes.
+		out := must("volume", "profile", "pv", "info")
+		for _, want := range []string{"Brick: " + a.ip + ":" + filepath.Join(dir, "bricks", "p1"), "Cumulative Stats:", "Interval 2 Stats:", "Data Written:", "WRITE"} {
+			if !strings.Contains(out, want) {
+				t.Fatalf("profile info lacks %q:\n%s", want, out)
+			}
+		}
+		must("volume", "profile", "pv", "stop")
+		if _, err := weftCLI(a, "volume", "profile", "pv", "info"); err == nil {
+			t.Fatal("info after stop succeeded")
+		}
+		if got := brickPids(t, a, "pv"); fmt.Sprint(got) != fmt.Sprint(pids) {
+			t.Fatalf("profile start/stop restarted bricks: %v → %v", pids, got)
+		}
+	})
+
+	t.Run("RebalanceSurvivesRestart", func(t *testing.T) {
+		ctx, cancel := context.WithTimeout(context.Background(), 120*time.Second)
+		defer cancel()
+		nc := dialNFS(ctx, t, ns, a.ip+":2049", "/pv")
+		const files = 300
+		for i := 0; i < files; i++ {
+			if err := nc.putFile(ctx, fmt.Sprintf("r%03d", i), fileData(fmt.Sprintf("r%03d", i), 1)); err != nil {
+				t.Fatal(err)
+			}
+		}
+		must("volume", "add-brick", "pv", brick("p3"))
+		waitVolume(t, a, "pv", 3, 1)
+		must("volume", "rebalance", "pv", "start")
+		a.p.stop(10 * time.Second)
+		a.start(t, t, ns)
+		var r api.TaskReply
+		cliJSON(t, a, &r, "volume", "rebalance", "pv", "status")
+		if r.Task == nil || r.Task.Kind != "rebalance" {
+			t.Fatalf("status after restart: %+v", r)
+		}
+		t.Logf("after the restart: %s, resumed %d, scanned %d", r.Task.State, r.Task.Resumed, r.Task.Scanned)
+		eventually(t, 90*time.Second, "the rebalance completes", func() bool {
+			cliJSON(t, a, &r, "volume", "rebalance", "pv", "status")
+			if r.Task.State == api.TaskFailed {
+				t.Fatalf("rebalance failed: %+v\n%s", r.Task, tail(a.p.log(), 30))
+			}
+			return r.Task.State == api.TaskCompleted
+		})
+		if r.Task.Scanned < files {
+			t.Fatalf("completed rebalance scanned %d of %d files: %+v", r.Task.Scanned, files, r.Task)
+		}
+		t.Logf("final: resumed %d, scanned %d, migrated %d", r.Task.Resumed, r.Task.Scanned, r.Task.Migrated)
+		// No file lost: every one reads back.
+		waitVolume(t, a, "pv", 3, 1)
+		for i := 0; i < files; i += 7 {
+			name := fmt.Sprintf("r%03d", i)
+			want := fileData(name, 1)
+			got, err := nc.getFile(ctx, name, len(want))
+			if err != nil || !bytes.Equal(got, want) {
+				t.Fatalf("%s after the rebalance: %v (%d bytes)", name, err, len(got))
+			}
+		}
+	})
+}

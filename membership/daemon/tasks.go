@@ -53,9 +53,12 @@ type task struct {
 	cancel context.CancelFunc
 	done   chan struct{}
 
-	save     func(api.TaskStatus) // persists the status (nil: not persisted)
-	saveMu   sync.Mutex           // serialises saves
-	lastSave time.Time            // guarded by mu
+	save func(api.TaskStatus) // persists the status (nil: not persisted)
+	// placeholder is set on a task interrupted by a restart while it is being resumed (the
+	// resume attempt's context): the resumed task replaces it.
+	placeholder context.Context
+	saveMu      sync.Mutex // serialises saves
+	lastSave    time.Time  // guarded by mu
 }
 
 // persist saves the task's status now, or (when !force) if the last save is a second old.
@@ -344,7 +347,7 @@ func leftOn(ctx context.Context, dht *distribute.DHT, i int) ([]string, error) {
 func (d *Daemon) startTask(name, kind string, bricks []string, resumed int, run func(ctx context.Context, t *task) error) (*task, error) {
 	d.tasksMu.Lock()
 	defer d.tasksMu.Unlock()
-	if old := d.tasks[name]; old != nil && old.status().State == api.TaskRunning {
+	if old := d.tasks[name]; old != nil && old.placeholder == nil && old.status().State == api.TaskRunning {
 		return nil, fmt.Errorf("a %s of volume %s is already running on this node", old.status().Kind, name)
 	}
 	ctx, cancel := context.WithCancel(d.ctx)

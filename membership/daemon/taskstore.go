@@ -45,9 +45,9 @@ func finishedTask(s api.TaskStatus, save func(api.TaskStatus)) *task {
 }
 
 // loadTasks reads the saved tasks (called at start, before the API serves). A task saved as
-// running was interrupted by the restart: it is recorded as failed ("interrupted") and returned,
-// to be resumed by resumeTasks.
-func (d *Daemon) loadTasks() []api.TaskStatus {
+// running was interrupted by the restart: it is shown as running ("interrupted ...; resuming")
+// by a placeholder that resumeTasks replaces with the resumed task, or turns into a failed one.
+func (d *Daemon) loadTasks() []*task {
 	ents, err := os.ReadDir(d.path("tasks"))
 	if err != nil {
 		if !errors.Is(err, os.ErrNotExist) {
@@ -56,7 +56,7 @@ func (d *Daemon) loadTasks() []api.TaskStatus {
 		return nil
 	}
 	st, _ := d.fsm.State()
-	var interrupted []api.TaskStatus
+	var interrupted []*task
 	d.tasksMu.Lock()
 	defer d.tasksMu.Unlock()
 	for _, e := range ents {
@@ -78,42 +78,53 @@ func (d *Daemon) loadTasks() []api.TaskStatus {
 			continue
 		}
 		s.Node = d.cfg.Advertise
-		if s.State == api.TaskRunning {
-			interrupted = append(interrupted, s)
-			s.State, s.Error, s.Current, s.Ended = api.TaskFailed, "interrupted by a restart of its daemon (resuming)", "", time.Now().UTC()
+		if s.State != api.TaskRunning {
+			d.tasks[name] = finishedTask(s, d.saveTask)
+			continue
 		}
-		d.tasks[name] = finishedTask(s, d.saveTask)
+		s.Error, s.Current = "interrupted by a restart of its daemon; resuming", ""
+		ctx, cancel := context.WithCancel(d.ctx)
+		t := &task{st: s, cancel: cancel, done: make(chan struct{}), save: d.saveTask, placeholder: ctx}
+		d.tasks[name] = t
+		interrupted = append(interrupted, t)
 	}
 	return interrupted
 }
 
 // resumeTasks starts the interrupted tasks again, each in the background, retrying while the
-// volume's bricks come up; a task that cannot be resumed stays failed, with the reason.
-func (d *Daemon) resumeTasks(ts []api.TaskStatus) {
-	for _, s := range ts {
+// volume's bricks come up; a task that cannot be resumed is marked failed, with the reason (or
+// stopped, when stopped meanwhile).
+func (d *Daemon) resumeTasks(ts []*task) {
+	for _, t := range ts {
 		d.wg.Add(1)
 		go func() {
 			defer d.wg.Done()
-			err := d.resumeTask(s)
+			defer close(t.done)
+			defer t.cancel()
+			s := t.status()
+			err := d.resumeTask(t.placeholder, s)
 			if err == nil {
 				return
 			}
-			d.log.Warn("interrupted task not resumed", zap.String("volume", s.Volume), zap.String("kind", s.Kind), zap.Error(err))
-			d.tasksMu.Lock()
-			t := d.tasks[s.Volume]
-			d.tasksMu.Unlock()
-			if t == nil || t.status().State != api.TaskFailed {
-				return // replaced meanwhile by a task started by hand
-			}
 			t.mu.Lock()
-			t.st.Error = fmt.Sprintf("interrupted by a restart of its daemon; not resumed: %v (run start again)", err)
+			t.st.Ended = time.Now().UTC()
+			if t.placeholder.Err() != nil && d.ctx.Err() == nil {
+				t.st.State, t.st.Error = api.TaskStopped, "stopped"
+			} else {
+				t.st.State = api.TaskFailed
+				t.st.Error = fmt.Sprintf("interrupted by a restart of its daemon; not resumed: %v (run start again)", err)
+			}
 			t.mu.Unlock()
-			t.persist(true)
+			if d.ctx.Err() == nil {
+				t.persist(true)
+			}
+			d.log.Warn("interrupted task not resumed", zap.String("volume", s.Volume), zap.String("kind", s.Kind), zap.Error(err))
 		}()
 	}
 }
 
-func (d *Daemon) resumeTask(s api.TaskStatus) error {
+// resumeTask starts the task s describes again (ctx: the placeholder's).
+func (d *Daemon) resumeTask(ctx context.Context, s api.TaskStatus) error {
 	deadline := time.Now().Add(resumeWindow)
 	for {
 		_, v, err := d.volume(s.Volume)
@@ -123,13 +134,7 @@ func (d *Daemon) resumeTask(s api.TaskStatus) error {
 		if v.Status != store.StatusStarted {
 			return fmt.Errorf("volume %s is not started", s.Volume)
 		}
-		d.tasksMu.Lock()
-		cur := d.tasks[s.Volume]
-		d.tasksMu.Unlock()
-		if cur != nil && cur.status().State == api.TaskRunning {
-			return nil // started again by hand
-		}
-		ctx, cancel := context.WithTimeout(d.ctx, 30*time.Second)
+		actx, cancel := context.WithTimeout(ctx, 30*time.Second)
 		switch s.Kind {
 		case "rebalance":
 			if v.RemoveBrick != nil {
@@ -137,13 +142,13 @@ func (d *Daemon) resumeTask(s api.TaskStatus) error {
 				return errors.New("a remove-brick was started since")
 			}
 			st, _ := d.fsm.State()
-			_, err = d.startRebalance(ctx, st, v, s.Resumed+1)
+			_, err = d.startRebalance(actx, st, v, s.Resumed+1)
 		case "remove-brick":
 			if v.RemoveBrick == nil || strings.Join(v.RemoveBrick.Bricks, " ") != strings.Join(s.Bricks, " ") {
 				cancel()
 				return errors.New("the remove-brick was stopped or committed since")
 			}
-			_, err = d.startRemoveBrick(ctx, s.Volume, s.Resumed+1)
+			_, err = d.startRemoveBrick(actx, s.Volume, s.Resumed+1)
 		default:
 			err = fmt.Errorf("unknown task kind %q", s.Kind)
 		}
@@ -152,12 +157,12 @@ func (d *Daemon) resumeTask(s api.TaskStatus) error {
 			d.log.Info("interrupted task resumed", zap.String("volume", s.Volume), zap.String("kind", s.Kind))
 			return nil
 		}
-		if time.Now().After(deadline) || d.ctx.Err() != nil {
+		if time.Now().After(deadline) || ctx.Err() != nil {
 			return err
 		}
 		select {
-		case <-d.ctx.Done():
-			return d.ctx.Err()
+		case <-ctx.Done():
+			return ctx.Err()
 		case <-time.After(2 * time.Second):
 		}
 	}
