@@ -100,6 +100,21 @@ func (p *hookProxy) Fremovexattr(ctx context.Context, fd *graph.FD, name string,
 	return p.Fops.Fremovexattr(ctx, fd, name, xd)
 }
 
+func (p *hookProxy) Fsync(ctx context.Context, fd *graph.FD, datasync bool, xd graph.Xdata) (graph.WCCReply, error) {
+	p.run(hookCall{Fop: graph.FopFsync, FD: fd})
+	return p.Fops.Fsync(ctx, fd, datasync, xd)
+}
+
+func (p *hookProxy) Ftruncate(ctx context.Context, fd *graph.FD, off int64, xd graph.Xdata) (graph.WCCReply, error) {
+	p.run(hookCall{Fop: graph.FopFtruncate, FD: fd, Off: off})
+	return p.Fops.Ftruncate(ctx, fd, off, xd)
+}
+
+func (p *hookProxy) Setattr(ctx context.Context, loc *graph.Loc, st *graph.Iatt, valid uint32, xd graph.Xdata) (graph.WCCReply, error) {
+	p.run(hookCall{Fop: graph.FopSetattr, Loc: loc})
+	return p.Fops.Setattr(ctx, loc, st, valid, xd)
+}
+
 func (p *hookProxy) Rename(ctx context.Context, a, b *graph.Loc, xd graph.Xdata) (graph.RenameReply, error) {
 	p.run(hookCall{Fop: graph.FopRename, Loc: b, Name: a.Name})
 	return p.Fops.Rename(ctx, a, b, xd)

@@ -359,9 +359,16 @@ func (d *DHT) Flush(ctx context.Context, fd *graph.FD, xdata graph.Xdata) (graph
 	return onFD(ctx, d, fd, func(s graph.Xlator) (graph.Xdata, error) { return s.Flush(ctx, fd, xdata) })
 }
 
-// Fsync implements graph.Fops.
+// Fsync implements graph.Fops. During a migration's phase 1 the destination, which holds the
+// copied chunks and the replayed writes, is synced too; after it (phase 2) the FD moves to the
+// destination and syncs there (dht_fsync_cbk, dht_fsync2).
 func (d *DHT) Fsync(ctx context.Context, fd *graph.FD, datasync bool, xdata graph.Xdata) (graph.WCCReply, error) {
-	return onFD(ctx, d, fd, func(s graph.Xlator) (graph.WCCReply, error) { return s.Fsync(ctx, fd, datasync, xdata) })
+	if fd == nil {
+		return graph.WCCReply{}, errNilFD
+	}
+	return d.fdWrite(ctx, fd, -1, 0, func(ctx context.Context, s graph.Xlator, fd *graph.FD) (graph.WCCReply, error) {
+		return s.Fsync(ctx, fd, datasync, xdata)
+	})
 }
 
 // Ftruncate implements graph.Fops.

@@ -135,7 +135,8 @@ func fdOp[T any](ctx context.Context, d *DHT, fd *graph.FD, attrs func(*T) *grap
 }
 
 // replayOnDest applies a change made on the source of a migrating file to its destination, under
-// the range lock (start, length; length 0: to the end) in MigrateDataDomain on the source.
+// the range lock (start, length; length 0: to the end) in MigrateDataDomain on the source (no
+// lock when start is negative: the change does not race with the copy, an fsync).
 //
 // The change reached the source during phase 1, but the migration may have moved on before the
 // replay starts: committed (the source is gone: ENOENT/ESTALE on it), or rolled back (the
@@ -160,11 +161,14 @@ func (d *DHT) replayOnDest(ctx context.Context, g graph.GFID, src int, start, le
 		return graph.Errorf(unix.EIO, "distribute: gfid %s: bad migration destination %q", g, v[XattrLinkto])
 	}
 	fl := &graph.Flock{Type: graph.LockWrite, Start: start, Len: length}
-	locked := true
-	if _, err := d.subs[src].Inodelk(ictx, MigrateDataDomain, loc, graph.SetLkW, fl, nil); err != nil {
+	locked := false
+	if start >= 0 {
+		_, err := d.subs[src].Inodelk(ictx, MigrateDataDomain, loc, graph.SetLkW, fl, nil)
 		switch graph.Errno(err) {
+		case 0:
+			locked = true
 		case unix.ENOENT, unix.ESTALE, unix.ENOSYS:
-			locked = false // the migration finished (the source is gone) or no locks: replay anyway
+			// the migration finished (the source is gone) or no locks: replay anyway
 		default:
 			return err
 		}

@@ -30,8 +30,9 @@ import (
 //     range in MigrateDataDomain on S — the lock clients take to replay their writes.
 //  5. Commit, under an inodelk on the whole file in MigrateDataDomain: copy what grew since, set
 //     H's size to S's, copy user xattrs, give H S's mode (without the phase bits), owner and
-//     times, remove its linkto (H is now the data file); then phase 2 on S: mode exactly S_ISVTX,
-//     truncate to 0, unlink (clients holding FDs on S see a link file and move to H).
+//     times, fsync H, remove its linkto (H is now the data file); then phase 2 on S: mode
+//     exactly S_ISVTX, truncate to 0, unlink (clients holding FDs on S see a link file and move
+//     to H).
 //
 // The GFID is preserved (H's copy was created with it). Not handled (GlusterFS has the same
 // limits or more): files with hard links are skipped; a non-root write that clears S_ISGID on S
@@ -373,6 +374,11 @@ func (m *migration) run() (uint64, error) {
 	attrs.Mode = fin.Mode &^ phase1Bits
 	valid := graph.SetAttrMode | graph.SetAttrUID | graph.SetAttrGID | graph.SetAttrAtime | graph.SetAttrMtime
 	if _, err := m.dst.Fsetattr(ctx, dfd, &attrs, valid, nil); err != nil {
+		return copied, err
+	}
+	// The destination is made durable before the source is given up: the source may hold data
+	// clients were told is on stable storage (GlusterFS's ensure-durability, on by default).
+	if _, err := m.dst.Fsync(ctx, dfd, false, nil); err != nil {
 		return copied, err
 	}
 	if _, err := m.dst.Fremovexattr(ctx, dfd, XattrLinkto, nil); err != nil {
