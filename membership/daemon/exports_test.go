@@ -1,11 +1,14 @@
 package daemon
 
 import (
+	"net/netip"
 	"os"
 	"path/filepath"
+	"strings"
 	"testing"
 
 	"github.com/weftfs/weft/configs"
+	"github.com/weftfs/weft/membership/api"
 	"github.com/weftfs/weft/membership/volgen"
 )
 
@@ -39,6 +42,35 @@ func TestExportsFromVolumeOptions(t *testing.T) {
 	if o := load(map[string]string{"server.all-squash": "yes", "server.root-squash": "on"}); o.Squash != configs.SquashAll {
 		t.Fatalf("all-squash: %+v", o)
 	}
+	// nfs.rpc-auth-reject: the table the gateway loads lets in the allowed minus the rejected.
+	{
+		v := &volgen.Volume{Name: "gv0", Options: map[string]string{"nfs.rpc-auth-allow": "10.0.0.0/8", "nfs.rpc-auth-reject": "10.0.0.7"}}
+		f := filepath.Join(t.TempDir(), "exports.json")
+		if err := os.WriteFile(f, []byte(exportsJSON(volgen.Exports(v))), 0o600); err != nil {
+			t.Fatal(err)
+		}
+		c, err := configs.LoadExports(f)
+		if err != nil {
+			t.Fatal(err)
+		}
+		var in, out int
+		for _, a := range []string{"10.0.0.6", "10.0.0.8", "10.200.0.7"} {
+			for _, r := range c.Exports[0].Clients {
+				if netip.MustParsePrefix(r.Match).Contains(netip.MustParseAddr(a)) {
+					in++
+					break
+				}
+			}
+		}
+		for _, r := range c.Exports[0].Clients {
+			if netip.MustParsePrefix(r.Match).Contains(netip.MustParseAddr("10.0.0.7")) || netip.MustParsePrefix(r.Match).Contains(netip.MustParseAddr("11.0.0.1")) {
+				out++
+			}
+		}
+		if in != 3 || out != 0 {
+			t.Fatalf("reject 10.0.0.7 from 10.0.0.0/8: %d of 3 allowed addresses in, %d refused ones in; clients %+v", in, out, c.Exports[0].Clients)
+		}
+	}
 	v := &volgen.Volume{Name: "gv0", Options: map[string]string{"nfs.rpc-auth-allow": "10.0.0.0/8, host1.example.com"}}
 	e := volgen.Exports(v).Exports[0]
 	if len(e.Clients) != 2 || e.Clients[0].Match != "10.0.0.0/8" || e.Clients[1].Match != "host1.example.com" {
@@ -55,7 +87,7 @@ func TestDaemonOptionChecks(t *testing.T) {
 		}
 	}
 	for k, val := range map[string]string{"server.root-squash": "maybe", "server.anonuid": "-1", "nfs.rpc-auth-allow": "bad/cidr",
-		"nfs.disable": "2", "nfs.rpc-auth-reject": "10.0.0.1"} {
+		"nfs.disable": "2", "nfs.rpc-auth-reject": "host.example.com"} {
 		if err := volgen.CheckOption(v, k, val, volgen.Params{}); err == nil {
 			t.Errorf("%s %s accepted", k, val)
 		}
@@ -70,5 +102,36 @@ func TestDaemonOptionChecks(t *testing.T) {
 	}
 	if !volgen.NFSDisabled(v) {
 		t.Fatal("nfs.disable on not seen")
+	}
+}
+
+// volume set checks nfs.rpc-auth-allow and nfs.rpc-auth-reject together, including both in one
+// request.
+func TestSetRejectWithAllow(t *testing.T) {
+	a := newNode(t, "a")
+	a.start(t)
+	bs := mkBricks(t, 1)
+	if _, err := a.post("/v1/volumes/create", &api.CreateRequest{Name: "v", Bricks: []string{"127.0.0.1:" + bs[0]}}); err != nil {
+		t.Fatal(err)
+	}
+	set := func(kv ...string) error {
+		req := &api.SetRequest{Name: "v", Options: map[string]string{}}
+		for i := 0; i < len(kv); i += 2 {
+			req.Options[kv[i]] = kv[i+1]
+		}
+		_, err := a.post("/v1/volumes/set", req)
+		return err
+	}
+	if err := set("nfs.rpc-auth-allow", "host1.example.com", "nfs.rpc-auth-reject", "10.0.0.1"); err == nil || !strings.Contains(err.Error(), "addresses, CIDRs or all") {
+		t.Fatalf("host allow + reject in one set: %v", err)
+	}
+	if err := set("nfs.rpc-auth-reject", "10.0.0.0/8"); err != nil {
+		t.Fatal(err)
+	}
+	if err := set("nfs.rpc-auth-allow", "10.1.0.0/16"); err == nil || !strings.Contains(err.Error(), "nfs.disable") {
+		t.Fatalf("allow inside the rejected range: %v", err)
+	}
+	if got := a.volumes(t)["v"].Options; got["nfs.rpc-auth-reject"] != "10.0.0.0/8" || got["nfs.rpc-auth-allow"] != "" {
+		t.Fatalf("options %v", got)
 	}
 }

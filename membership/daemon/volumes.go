@@ -272,6 +272,17 @@ func (d *Daemon) hSet(ctx context.Context, _ *http.Request, body []byte) (any, e
 			return nil, fmt.Errorf("volume set: %w", err)
 		}
 	}
+	merged := *gv
+	merged.Options = map[string]string{}
+	for k, val := range gv.Options {
+		merged.Options[k] = val
+	}
+	for k, val := range req.Options {
+		merged.Options[k] = val
+	}
+	if err := volgen.CheckClientOptions(&merged); err != nil {
+		return nil, fmt.Errorf("volume set: %w", err)
+	}
 	res, err := d.apply(ctx, &store.Command{Op: store.OpVolumeSet, Name: req.Name, Options: req.Options, ExpectVersion: v.Version})
 	if err != nil {
 		return nil, fmt.Errorf("volume set: %w", err)

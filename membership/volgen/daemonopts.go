@@ -74,14 +74,8 @@ var DaemonOptions = map[string]DaemonOption{
 	"server.anongid": {Key: "server.anongid", Default: "65534", Check: checkID, Description: "gid squashed clients get"},
 	"nfs.rpc-auth-allow": {Key: "nfs.rpc-auth-allow", Default: "all", Check: checkClients,
 		Description: "clients allowed to mount: all, or comma-separated addresses, CIDRs, host names, wildcards"},
-	"nfs.rpc-auth-reject": {Key: "nfs.rpc-auth-reject", Default: "none",
-		Check: func(v string) error {
-			if v == "none" || v == "" {
-				return nil
-			}
-			return fmt.Errorf("not supported yet: the gateway's export table has no deny rules (list the allowed clients in nfs.rpc-auth-allow instead)")
-		},
-		Description: "clients refused (only none is supported)"},
+	"nfs.rpc-auth-reject": {Key: "nfs.rpc-auth-reject", Default: "none", Check: checkReject,
+		Description: "clients refused even when allowed: none, or comma-separated addresses and CIDRs (reject wins over allow)"},
 	"nfs.ports-insecure": {Key: "nfs.ports-insecure", Default: "off", Check: checkBool,
 		Description: "allow NFS clients from unprivileged source ports (>= 1024)"},
 	"nfs.disable": {Key: "nfs.disable", Default: "off", Check: checkBool,
@@ -141,7 +135,7 @@ func Exports(v *Volume) *configs.ExportsConfig {
 	secure := !daemonBool(v, "nfs.ports-insecure")
 	e := configs.Export{Path: "/" + v.Name, Volume: v.Name, Access: configs.AccessRW, Squash: squash,
 		AnonUID: &u, AnonGID: &g, Secure: &secure}
-	for _, c := range ClientList(DaemonOptionValue(v, "nfs.rpc-auth-allow")) {
+	for _, c := range allowedClients(DaemonOptionValue(v, "nfs.rpc-auth-allow"), DaemonOptionValue(v, "nfs.rpc-auth-reject")) {
 		e.Clients = append(e.Clients, configs.ClientRule{Match: c})
 	}
 	return &configs.ExportsConfig{Exports: []configs.Export{e}}
