@@ -325,6 +325,13 @@ func TestDaemonCluster(t *testing.T) {
 			{"volume", "set", "rv", "nfs.rpc-auth-allow", "10.0.0.0/99"},
 			{"peer", "probe", "127.0.0.9"},
 			{"peer", "detach", "127.0.0.2"},
+			// A bad brick on the third node: nothing is created on the other two.
+			{"volume", "create", "e7", "replica", "3", brick(a, "e7"), brick(b, "e7"), c.ip + ":" + filepath.Join(dir, "bricks", c.ip, "e7-missing")},
+			{"volume", "bogus"},
+			{"volume", "profile", "rv", "info"},
+			{"volume", "profile", "nosuch", "start"},
+			{"volume", "set", "rv", "nfs.rpc-auth-reject", "all"},
+			{"volume", "set", "rv", "nfs.rpc-auth-reject", "host.example.com"},
 		} {
 			cmd := exec.Command(bins.weft, append(args, "--socket", a.sock)...)
 			var stderr strings.Builder
@@ -342,6 +349,24 @@ func TestDaemonCluster(t *testing.T) {
 		after, _ := weftCLI(a, "volume", "info", "--json")
 		if before != after {
 			t.Errorf("failed commands changed the volumes:\n%s\n→\n%s", before, after)
+		}
+		for _, n := range []*daemonNode{a, b, c} {
+			var vs []api.VolumeInfo
+			cliJSON(t, n, &vs, "volume", "info")
+			for _, v := range vs {
+				if v.Name == "e7" {
+					t.Errorf("node %s knows the failed volume e7", n.ip)
+				}
+			}
+		}
+		for _, n := range []*daemonNode{a, b} {
+			p := filepath.Join(dir, "bricks", n.ip, "e7")
+			if ents, err := os.ReadDir(p); err != nil || len(ents) != 0 {
+				t.Errorf("brick %s after the failed create: %v %v", p, ents, err)
+			}
+			if sz, err := unix.Getxattr(p, "trusted.glusterfs.volume-id", nil); err == nil || sz > 0 {
+				t.Errorf("brick %s carries a volume id after the failed create", p)
+			}
 		}
 	})
 

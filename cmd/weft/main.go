@@ -32,7 +32,26 @@ func init() {
 	})
 }
 
+// strictGroups makes every command group (a command with subcommands and no action of its own)
+// fail on an unknown subcommand with a one-line error and a non-zero exit (cobra would print the
+// help and exit 0); a group given no argument prints its help.
+func strictGroups(c *cobra.Command) {
+	for _, sub := range c.Commands() {
+		strictGroups(sub)
+	}
+	if c == rootCmd || !c.HasSubCommands() || c.Runnable() {
+		return
+	}
+	c.RunE = func(cmd *cobra.Command, args []string) error {
+		if len(args) > 0 {
+			return fmt.Errorf("unknown command %q for %q (see: %s --help)", args[0], cmd.CommandPath(), cmd.CommandPath())
+		}
+		return cmd.Help()
+	}
+}
+
 func main() {
+	strictGroups(rootCmd)
 	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
 	err := rootCmd.ExecuteContext(ctx)
 	stop()

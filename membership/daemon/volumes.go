@@ -218,11 +218,9 @@ func (d *Daemon) hStart(ctx context.Context, _ *http.Request, body []byte) (any,
 	if err := decode(body, &req); err != nil {
 		return nil, err
 	}
-	_, v, err := d.volume(req.Name)
-	if err != nil {
-		return nil, fmt.Errorf("volume start: %w", err)
-	}
-	if req.Force && v.Status == store.StatusStarted {
+	// The existence check is the leader's (the commit below): this node's state may not have
+	// applied a create committed through another node yet.
+	if _, v, err := d.volume(req.Name); err == nil && req.Force && v.Status == store.StatusStarted {
 		d.sup.kick()
 		return api.Message{Message: "volume start: " + req.Name + ": success"}, nil
 	}
