@@ -30,10 +30,10 @@ import (
 func init() {
 	var (
 		volfile, exportCfg, listen, secretFile, metricsAddr, volume, logLevel, volumes string
-		exportPaths                                                           []string
-		nfsPort, mountPort, pmPort                                            int
-		noPortmap                                                             bool
-		lk                                                                    lockFlags
+		exportPaths                                                                    []string
+		nfsPort, mountPort, pmPort                                                     int
+		noPortmap                                                                      bool
+		lk                                                                             lockFlags
 	)
 	cmd := &cobra.Command{
 		Use:   "gateway (--volumes MANIFEST | --volfile FILE --export /VOL) --secret-file F [flags]",
@@ -50,7 +50,7 @@ On SIGHUP the gateway re-reads the manifest (or the volfile and export config) a
 new volumes are served once their bricks are up, removed ones stop being served, and a changed
 volfile is applied live (an option change in place, a new topology by switching to a new graph
 once its bricks are up), without closing NFS connections or mounts.`,
-		Args:  cobra.NoArgs,
+		Args: cobra.NoArgs,
 		RunE: func(cmd *cobra.Command, _ []string) error {
 			return runGateway(cmd.Context(), gatewayFlags{
 				volumes: volumes, volfile: volfile, exportCfg: exportCfg, exports: exportPaths, listen: listen,
@@ -97,10 +97,10 @@ once its bricks are up), without closing NFS connections or mounts.`,
 
 type gatewayFlags struct {
 	volumes, volfile, exportCfg, listen, secretFile, metricsAddr, volume, logLevel string
-	exports                                                               []string
-	nfsPort, mountPort, pmPort                                            int
-	noPortmap                                                             bool
-	locking                                                               lockFlags
+	exports                                                                        []string
+	nfsPort, mountPort, pmPort                                                     int
+	noPortmap                                                                      bool
+	locking                                                                        lockFlags
 }
 
 // lockFlags configure NLM and NSM (gateway/server.StartLocking).

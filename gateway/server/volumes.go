@@ -38,7 +38,7 @@ type volume struct {
 	name  string
 	id    handle.VolumeID
 	codec *handle.Codec
-	top   graph.Xlator  // what the protocol servers call: a volTop, or the static top
+	top   graph.Xlator // what the protocol servers call: a volTop, or the static top
 	log   *zap.Logger
 	gw    *Gateway
 	// Of a volume served from a volfile (nil active: the static volume of Config.Top).
@@ -51,7 +51,7 @@ type volume struct {
 	removed    atomic.Bool
 
 	mu      sync.Mutex
-	failErr error                    // the last switch's failure
+	failErr error                      // the last switch's failure
 	upAt    map[*graph.Graph]time.Time // when each graph's top reported CHILD_UP
 }
 
@@ -171,7 +171,10 @@ func (v *volume) waitUp(ctx context.Context, g *graph.Graph) error {
 // being flushed as it becomes current; the old graph is finalised when its last fop and FD are
 // gone.
 func (v *volume) switchTo(ctx context.Context, vf *volfile.Volfile, rebuild bool) error {
-	sctx, cancel := context.WithTimeout(ctx, v.gw.cfg.DrainTimeout+maxDur(v.gw.cfg.UpTimeout, 2*time.Minute))
+	// The wait for the new graph's bricks is bounded by waitUp itself; the wait for the old
+	// graph's fops and FDs by DrainTimeout from the swap on (then it is finalised in the
+	// background when they are done).
+	sctx, cancel := context.WithCancel(ctx)
 	defer cancel()
 	start := time.Now()
 	swapped, err := v.active.SwitchWith(sctx, vf, graph.SwitchHooks{
@@ -179,6 +182,7 @@ func (v *volume) switchTo(ctx context.Context, vf *volfile.Volfile, rebuild bool
 		Rebuild: rebuild,
 		Swapped: func(old, _ *graph.Graph) {
 			if old != nil {
+				time.AfterFunc(v.gw.cfg.DrainTimeout, cancel)
 				v.gw.nfs.FlushVolume(v.id)
 				v.mu.Lock()
 				delete(v.upAt, old)
@@ -203,13 +207,6 @@ func (v *volume) switchTo(ctx context.Context, vf *volfile.Volfile, rebuild bool
 	}
 	v.log.Info("volume graph "+how, zap.Duration("took", time.Since(start).Round(time.Millisecond)))
 	return nil
-}
-
-func maxDur(a, b time.Duration) time.Duration {
-	if a > b {
-		return a
-	}
-	return b
 }
 
 // close stops serving the volume and finalises its graph once its fops and FDs are done.
@@ -451,4 +448,14 @@ func (g *Gateway) SetVolumes(ctx context.Context, specs []VolumeSpec) error {
 	}
 	wg.Wait()
 	return errors.Join(errs...)
+}
+
+// VolumeGraph returns the graph a volume served from a volfile currently runs (nil for the
+// static volume, an unknown one, or before its first graph is up).
+func (g *Gateway) VolumeGraph(name string) *graph.Graph {
+	v := (*g.vols.Load())[name]
+	if v == nil || v.active == nil {
+		return nil
+	}
+	return v.active.Current()
 }
