@@ -1,8 +1,10 @@
 package daemon
 
 import (
+	"encoding/json"
 	"fmt"
 	"strconv"
+	"strings"
 
 	"github.com/weftfs/weft/membership/store"
 	"github.com/weftfs/weft/membership/volgen"
@@ -10,6 +12,13 @@ import (
 
 // gatewaySpec is the node's NFS gateway process, if any volume is served (started, nfs.disable
 // off). started lists the started volumes by name.
+//
+// One gateway serves every such volume. Its command line does not depend on them: it reads
+// the volume manifest (<state>/gateway/volumes.json: each volume's name, client volfile and
+// exports; see gateway/server.Manifest) and the client volfiles (<state>/vols/NAME/client.vol),
+// all part of the spec's content, so that a volume started, stopped or changed (option set,
+// add-brick) is applied by rewriting them and sending SIGHUP: the gateway adds and removes
+// volumes and switches graphs live, keeping its NFS connections and mounts.
 func (d *Daemon) gatewaySpec(st *store.State, started []string, p volgen.Params) (spec, bool, error) {
 	var served []string
 	for _, name := range started {
@@ -20,10 +29,24 @@ func (d *Daemon) gatewaySpec(st *store.State, started []string, p volgen.Params)
 	if len(served) == 0 {
 		return spec{}, false, nil
 	}
-	{
-		// One gateway per node; it serves one volume (the gateway takes one client graph):
-		// the first started volume by name whose nfs.disable is off.
-		name := served[0]
+	manifest := d.path("gateway", "volumes.json")
+	sp := spec{
+		key: "gateway", kind: "gateway", host: d.cfg.Advertise, port: d.cfg.NFSPort,
+		// The first served volume by name: what the volume status lists the gateway under.
+		volume:      served[0],
+		volfilePath: manifest,
+		checkAddr:   hostPort(d.cfg.Advertise, d.cfg.NFSPort),
+		logPath:     d.path("logs", "gateway.log"),
+		files:       map[string]string{},
+	}
+	type mvol struct {
+		Name    string `json:"name"`
+		Volfile string `json:"volfile"`
+		Exports any    `json:"exports"`
+	}
+	var vols []mvol
+	var layouts []string
+	for _, name := range served {
 		gv := toVolgen(st, st.Volumes[name])
 		vf, err := volgen.ClientVolfile(gv, p)
 		if err != nil {
@@ -33,27 +56,38 @@ func (d *Daemon) gatewaySpec(st *store.State, started []string, p volgen.Params)
 		if err != nil {
 			return spec{}, false, err
 		}
-		listen := d.cfg.Bind
-		check := d.cfg.Advertise
-		sp := spec{
-			key: "gateway", kind: "gateway", volume: name, host: d.cfg.Advertise, port: d.cfg.NFSPort,
-			volfilePath: d.path("vols", name, "client.vol"), volfile: txt,
-			checkAddr: hostPort(check, d.cfg.NFSPort),
-			logPath:   d.path("logs", "gateway.log"),
-			extraPath: d.path("vols", name, "exports.json"), extra: exportsJSON(volgen.Exports(gv)),
+		path := d.path("vols", name, "client.vol")
+		sp.files[path] = txt
+		// The export table in the gateway's export-config form (its "exports" list).
+		var exps struct {
+			Exports any `json:"exports"`
 		}
+		if err := json.Unmarshal([]byte(exportsJSON(volgen.Exports(gv))), &exps); err != nil {
+			return spec{}, false, fmt.Errorf("volume %s: exports: %w", name, err)
+		}
+		vols = append(vols, mvol{Name: name, Volfile: path, Exports: exps.Exports})
 		if rb := st.Volumes[name].RemoveBrick; rb != nil && rb.LayoutEpoch > 0 {
-			// Restart after a remove-brick rewrote the layouts: the gateway must not keep
-			// creating files on the bricks being emptied from layouts it cached.
-			sp.restartKey = fmt.Sprintf("remove-brick layout %d", rb.LayoutEpoch)
+			layouts = append(layouts, fmt.Sprintf("%s %d", name, rb.LayoutEpoch))
 		}
-		sp.args = []string{"gateway", "--volfile", sp.volfilePath, "--export-config", sp.extraPath, "--volume", name,
-			"--secret-file", d.path("secret"), "--nfs-port", strconv.Itoa(d.cfg.NFSPort),
-			"--mount-port", strconv.Itoa(d.cfg.MountPort), "--portmap-port", strconv.Itoa(d.cfg.PortmapPort),
-			"--state-dir", d.path("gateway"), "--log-level", d.childLogLevel()}
-		if listen != "" {
-			sp.args = append(sp.args, "--listen", listen)
-		}
-		return sp, true, nil
 	}
+	b, err := json.MarshalIndent(map[string]any{"volumes": vols}, "", "  ")
+	if err != nil {
+		return spec{}, false, err
+	}
+	sp.volfile = string(b) + "\n"
+	if len(layouts) > 0 {
+		// Restart after a remove-brick rewrote the layouts: the gateway must not keep creating
+		// files on the bricks being emptied from layouts it cached (the remove-brick task waits
+		// for the new pid). The manifest's per-volume "generation" would rebuild the graph live
+		// instead; the task would then wait for the reload rather than a restart.
+		sp.restartKey = "remove-brick layout " + strings.Join(layouts, ", ")
+	}
+	sp.args = []string{"gateway", "--volumes", manifest,
+		"--secret-file", d.path("secret"), "--nfs-port", strconv.Itoa(d.cfg.NFSPort),
+		"--mount-port", strconv.Itoa(d.cfg.MountPort), "--portmap-port", strconv.Itoa(d.cfg.PortmapPort),
+		"--state-dir", d.path("gateway"), "--log-level", d.childLogLevel()}
+	if d.cfg.Bind != "" {
+		sp.args = append(sp.args, "--listen", d.cfg.Bind)
+	}
+	return sp, true, nil
 }
