@@ -41,6 +41,25 @@ type loadResult struct {
 	elapsed  time.Duration
 	p50, p99 time.Duration
 	bytes    int64
+	cpu      time.Duration // user+system CPU time of the whole process (client and brick) during the run
+}
+
+// cpuPerOp is the process's CPU time per operation: what one op costs both ends of the wire
+// together, a figure that the load of other processes on the machine disturbs far less than
+// throughput.
+func (r loadResult) cpuPerOp() time.Duration {
+	if r.ops == 0 {
+		return 0
+	}
+	return r.cpu / time.Duration(r.ops)
+}
+
+func processCPU() time.Duration {
+	var ru unix.Rusage
+	if err := unix.Getrusage(unix.RUSAGE_SELF, &ru); err != nil {
+		return 0
+	}
+	return time.Duration(ru.Utime.Nano() + ru.Stime.Nano())
 }
 
 func (r loadResult) opsPerSec() float64 {
@@ -191,13 +210,6 @@ func (p *prepared) close() {
 	}
 }
 
-// runLoad runs op with callers goroutines over the targets for d.
-func runLoad(t testing.TB, tops fopTarget, op benchOp, callers int, d time.Duration) loadResult {
-	p := prepare(t, tops, op, callers)
-	defer p.close()
-	return p.run(t, d)
-}
-
 func (p *prepared) run(t testing.TB, d time.Duration) loadResult {
 	ctx := context.Background()
 	callers := len(p.fds)
@@ -206,6 +218,7 @@ func (p *prepared) run(t testing.TB, d time.Duration) loadResult {
 	lat := make([][]time.Duration, callers)
 	var wg sync.WaitGroup
 	var firstErr atomic.Value
+	cpu0 := processCPU()
 	start := time.Now()
 	for i := 0; i < callers; i++ {
 		wg.Add(1)
@@ -243,10 +256,41 @@ func (p *prepared) run(t testing.TB, d time.Duration) loadResult {
 	stop.Store(true)
 	wg.Wait()
 	elapsed := time.Since(start)
+	cpu := processCPU() - cpu0
 	if e := firstErr.Load(); e != nil {
 		t.Fatalf("%s: %v", p.op.name, e)
 	}
-	return summarize(lat, elapsed, p.op.size)
+	r := summarize(lat, elapsed, p.op.size)
+	r.cpu = cpu
+	return r
+}
+
+// medianOf returns the round with the median throughput, with the medians of the rounds'
+// latency percentiles.
+func medianOf(rs []loadResult) loadResult {
+	if len(rs) == 0 {
+		return loadResult{}
+	}
+	sorted := append([]loadResult(nil), rs...)
+	sort.Slice(sorted, func(i, j int) bool { return sorted[i].opsPerSec() < sorted[j].opsPerSec() })
+	m := sorted[len(sorted)/2]
+	var p50, p99 []time.Duration
+	for _, r := range rs {
+		p50, p99 = append(p50, r.p50), append(p99, r.p99)
+	}
+	sort.Slice(p50, func(i, j int) bool { return p50[i] < p50[j] })
+	sort.Slice(p99, func(i, j int) bool { return p99[i] < p99[j] })
+	m.p50, m.p99 = p50[len(p50)/2], p99[len(p99)/2]
+	var cpu time.Duration
+	var ops int64
+	for _, r := range rs {
+		cpu += r.cpu
+		ops += r.ops
+	}
+	if ops > 0 { // CPU per op over all rounds
+		m.cpu = cpu * time.Duration(m.ops) / time.Duration(ops)
+	}
+	return m
 }
 
 func summarize(lat [][]time.Duration, elapsed time.Duration, size int) loadResult {
@@ -349,6 +393,12 @@ func TestWireBenchTable(t *testing.T) {
 			d = time.Duration(f * float64(time.Second))
 		}
 	}
+	nRounds := 3
+	if s := os.Getenv("WEFT_BENCH_ROUNDS"); s != "" {
+		if n, err := strconv.Atoi(s); err == nil && n > 0 {
+			nRounds = n
+		}
+	}
 	type key struct {
 		conns, callers int
 		op             string
@@ -370,15 +420,24 @@ func TestWireBenchTable(t *testing.T) {
 		}
 		for _, op := range ops {
 			for _, callers := range callersSet {
-				order := transports
-				if cell%2 == 1 {
-					order = []string{transports[1], transports[0]}
+				preps := map[string]*prepared{}
+				for _, tr := range transports {
+					preps[tr] = prepare(t, tops[tr], op, callers)
 				}
-				cell++
-				for _, tr := range order {
-					p := prepare(t, tops[tr], op, callers)
-					res[tr][key{conns, callers, op.name}] = p.run(t, d)
-					p.close()
+				rounds := map[string][]loadResult{}
+				for r := 0; r < nRounds; r++ {
+					order := transports
+					if cell%2 == 1 {
+						order = []string{transports[1], transports[0]}
+					}
+					cell++
+					for _, tr := range order {
+						rounds[tr] = append(rounds[tr], preps[tr].run(t, d))
+					}
+				}
+				for _, tr := range transports {
+					res[tr][key{conns, callers, op.name}] = medianOf(rounds[tr])
+					preps[tr].close()
 				}
 			}
 		}
@@ -387,9 +446,10 @@ func TestWireBenchTable(t *testing.T) {
 		}
 	}
 	var sb strings.Builder
-	fmt.Fprintf(&sb, "\nper cell %v; callers spread round-robin over the connections\n", d)
-	fmt.Fprintf(&sb, "| op | conns | callers | epoll ops/s | epoll MB/s | epoll p50/p99 | net ops/s | net MB/s | net p50/p99 | epoll/net |\n|---|---|---|---|---|---|---|---|---|---|\n")
+	fmt.Fprintf(&sb, "\n%d rounds of %v per cell and transport, alternating; ops/s, MB/s: the median round; p50/p99: medians over the rounds; callers spread round-robin over the connections\n", nRounds, d)
+	fmt.Fprintf(&sb, "| op | conns | callers | epoll ops/s | epoll MB/s | epoll p50/p99 | epoll CPU/op | net ops/s | net MB/s | net p50/p99 | net CPU/op | epoll/net ops | net/epoll CPU |\n|---|---|---|---|---|---|---|---|---|---|---|---|---|\n")
 	minRatio, maxRatio := 1e9, 0.0
+	minCPU, maxCPU := 1e9, 0.0
 	for _, op := range ops {
 		for _, conns := range connsSet {
 			for _, callers := range callersSet {
@@ -399,14 +459,19 @@ func TestWireBenchTable(t *testing.T) {
 				if n.opsPerSec() > 0 {
 					ratio = e.opsPerSec() / n.opsPerSec()
 				}
+				cpuRatio := 0.0
+				if e.cpuPerOp() > 0 {
+					cpuRatio = float64(n.cpuPerOp()) / float64(e.cpuPerOp())
+				}
 				minRatio, maxRatio = min(minRatio, ratio), max(maxRatio, ratio)
-				fmt.Fprintf(&sb, "| %s | %d | %d | %.0f | %.1f | %v/%v | %.0f | %.1f | %v/%v | %.2f |\n", op.name, conns, callers,
-					e.opsPerSec(), e.mbPerSec(), e.p50.Round(time.Microsecond), e.p99.Round(time.Microsecond),
-					n.opsPerSec(), n.mbPerSec(), n.p50.Round(time.Microsecond), n.p99.Round(time.Microsecond), ratio)
+				minCPU, maxCPU = min(minCPU, cpuRatio), max(maxCPU, cpuRatio)
+				fmt.Fprintf(&sb, "| %s | %d | %d | %.0f | %.1f | %v/%v | %v | %.0f | %.1f | %v/%v | %v | %.2f | %.2f |\n", op.name, conns, callers,
+					e.opsPerSec(), e.mbPerSec(), e.p50.Round(time.Microsecond), e.p99.Round(time.Microsecond), e.cpuPerOp().Round(100*time.Nanosecond),
+					n.opsPerSec(), n.mbPerSec(), n.p50.Round(time.Microsecond), n.p99.Round(time.Microsecond), n.cpuPerOp().Round(100*time.Nanosecond), ratio, cpuRatio)
 			}
 		}
 	}
-	fmt.Fprintf(&sb, "epoll/net ratio range: %.2f – %.2f\n", minRatio, maxRatio)
+	fmt.Fprintf(&sb, "epoll/net ops/s ratio range: %.2f – %.2f; net/epoll CPU-per-op ratio range: %.2f – %.2f (above 1: epoll cheaper)\n", minRatio, maxRatio, minCPU, maxCPU)
 	// 1 MiB writes: through the wire, direct posix (same graph below protocol/server, same
 	// workload: each caller rewrites 1 MiB at offset 0 of its own file), and the raw-TCP floor
 	// (one plain net.Conn per caller sending 1 MiB, the server reading it into one buffer,
@@ -419,8 +484,14 @@ func TestWireBenchTable(t *testing.T) {
 		direct := directPosix(t)
 		fmt.Fprintf(&sb, "\n| 1 MiB writes | callers | direct posix MB/s | raw TCP+pwrite MB/s | best wire epoll MB/s (conns) | best wire net MB/s (conns) | epoll/direct | epoll/raw TCP |\n|---|---|---|---|---|---|---|---|\n")
 		for _, callers := range callersSet {
-			dr := runLoad(t, fopTarget{direct}, benchOp{"write1m", 1 << 20}, callers, d)
-			raw := rawTCPWrites(t, min(callers, 64), d)
+			dp := prepare(t, fopTarget{direct}, benchOp{"write1m", 1 << 20}, callers)
+			var drs, raws []loadResult
+			for r := 0; r < nRounds; r++ {
+				drs = append(drs, dp.run(t, d))
+				raws = append(raws, rawTCPWrites(t, min(callers, 64), d))
+			}
+			dp.close()
+			dr, raw := medianOf(drs), medianOf(raws)
 			best := map[string]float64{}
 			bestConns := map[string]int{}
 			for _, tr := range transports {

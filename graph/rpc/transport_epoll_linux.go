@@ -22,7 +22,8 @@ import (
 // non-blocking sockets registered edge-triggered; reads into a per-loop scratch buffer (or,
 // for the body of a large fragment, straight into the record buffer); writes with writev
 // from the goroutine that sends (a worker finishing a reply) and, when the socket is full,
-// from the loop on EPOLLOUT, which is armed only while output is pending.
+// from a goroutine the loop starts on the next EPOLLOUT edge (sockets are registered once,
+// for input and output, edge-triggered).
 //
 // Rules that keep file descriptors safe: a connection's fd is closed exactly once, by its loop
 // (Close from other goroutines posts a task); writes happen under the connection's write
@@ -85,8 +86,11 @@ type evHandler interface {
 }
 
 const (
-	readEvents  = unix.EPOLLIN | unix.EPOLLRDHUP | unix.EPOLLET
-	writeEvents = readEvents | unix.EPOLLOUT
+	// A connection is registered once for input and output, edge-triggered, and never
+	// modified: for TCP an EPOLLOUT edge comes only after a write found the socket full, so
+	// keeping it registered costs nothing while output flows, and saves two epoll_ctl calls
+	// each time it does not.
+	connEvents  = unix.EPOLLIN | unix.EPOLLOUT | unix.EPOLLRDHUP | unix.EPOLLET
 	scratchSize = 64 << 10
 	directRead  = 16 << 10 // read fragment bodies at least this long straight into the record
 	maxIovecs   = 1024     // IOV_MAX
@@ -452,7 +456,8 @@ type econn struct {
 	closeReq bool
 	closed   bool
 	closeErr error
-	armed    bool // EPOLLOUT registered: the loop flushes
+	waiting  bool // output pending, the socket was full: the next EPOLLOUT starts a flusher
+	outReady bool // an EPOLLOUT arrived while a flusher was writing: retry before waiting
 	flushing bool // a goroutine is in flush
 	fdmu     sync.RWMutex
 	fdClosed bool     // under fdmu
@@ -475,7 +480,7 @@ func startEconn(l *eloop, fd int, local, remote net.Addr, cfg TransportConfig, h
 		return !ec.paused.Load()
 	}
 	ec.ev = h.Opened(ec)
-	if err := l.add(fd, readEvents, ec); err != nil {
+	if err := l.add(fd, connEvents, ec); err != nil {
 		unix.Close(fd)
 		ec.closed = true
 		ec.ev.Closed(ec, err)
@@ -519,11 +524,19 @@ func (ec *econn) resume() {
 func (ec *econn) event(events uint32) {
 	if events&unix.EPOLLOUT != 0 {
 		ec.wmu.Lock()
-		if ec.flushing || ec.closed {
-			ec.wmu.Unlock() // the flushing goroutine continues (and re-arms EPOLLOUT if needed)
-		} else {
-			ec.flush()
+		switch {
+		case ec.closed:
+		case ec.flushing:
+			ec.outReady = true // the flusher retries instead of waiting for this edge
+		case ec.waiting:
+			// Write on a goroutine of its own, not on the loop: the loop goes on reading
+			// (on loopback, often the very bytes this connection's peer is answering with),
+			// and copying a large reply into the socket runs in parallel with it.
+			ec.waiting = false
+			ec.flushing = true
+			go ec.flushAsync()
 		}
+		ec.wmu.Unlock()
 	}
 	if events&(unix.EPOLLIN|unix.EPOLLRDHUP|unix.EPOLLHUP|unix.EPOLLERR) != 0 {
 		ec.read(events&(unix.EPOLLRDHUP|unix.EPOLLHUP|unix.EPOLLERR) != 0)
@@ -673,9 +686,9 @@ func (ec *econn) SendHint(segs [][]byte, done func(), more bool) error {
 	}
 	ec.out = append(ec.out, segs...)
 	ec.dones = append(ec.dones, doneMark{end: len(ec.out), f: done})
-	if ec.flushing || ec.armed {
+	if ec.flushing || ec.waiting {
 		// Another goroutine is writing and will write this too, or the socket is full and
-		// the loop writes on EPOLLOUT.
+		// the next EPOLLOUT starts a goroutine that writes it.
 		ec.wmu.Unlock()
 		return nil
 	}
@@ -685,7 +698,10 @@ func (ec *econn) SendHint(segs [][]byte, done func(), more bool) error {
 	// less than the writev it saves. Without the hint (a connection with one call at a time,
 	// e.g. one of many client connections) it would only add latency.
 	ec.flushing = true
-	if more {
+	// A large record is not worth the wait: its own writev already amortizes the system
+	// call, and a yielded goroutine can wait behind a long run queue while every other sender
+	// on the connection queues behind it.
+	if more && segsLen(segs) <= yieldMax {
 		ec.wmu.Unlock()
 		runtime.Gosched()
 		ec.wmu.Lock()
@@ -694,8 +710,25 @@ func (ec *econn) SendHint(segs [][]byte, done func(), more bool) error {
 	return nil
 }
 
+// yieldMax is the largest send that yields once for batching (SendHint).
+const yieldMax = 64 << 10
+
+func segsLen(segs [][]byte) int {
+	n := 0
+	for _, s := range segs {
+		n += len(s)
+	}
+	return n
+}
+
+// flushAsync is flush on a goroutine started for an EPOLLOUT edge (flushing is already set).
+func (ec *econn) flushAsync() {
+	ec.wmu.Lock()
+	ec.flush()
+}
+
 // flush writes queued output with writev until it is all written, the socket is full (then
-// EPOLLOUT is armed and the loop continues on it) or the connection fails. Called with wmu
+// the next EPOLLOUT edge starts a goroutine that continues) or the connection fails. Called with wmu
 // held; returns with it released. Only one goroutine flushes at a time (flushing); others
 // queue behind it, so concurrent replies combine into few writev calls. The lock is not held
 // during writev; fdmu (read-locked) keeps the fd from being closed meanwhile.
@@ -717,6 +750,7 @@ func (ec *econn) flush() {
 		ec.iov = iov
 		n := 0
 		if len(iov) > 0 {
+			ec.outReady = false
 			ec.wmu.Unlock()
 			ec.fdmu.RLock()
 			var r uintptr
@@ -734,14 +768,11 @@ func (ec *econn) flush() {
 					continue
 				}
 				if errno == unix.EAGAIN {
-					if !ec.armed {
-						ev := tokenEvent(writeEvents, ec.token)
-						if err := unix.EpollCtl(ec.loop.epfd, unix.EPOLL_CTL_MOD, ec.fd, &ev); err != nil {
-							ferr = fmt.Errorf("rpc: epoll_ctl: %w", err)
-							break
-						}
-						ec.armed = true
+					if ec.outReady {
+						// Room appeared while we wrote: its edge is already spent.
+						continue
 					}
+					ec.waiting = true
 					break
 				}
 				ferr = errno
@@ -771,13 +802,6 @@ func (ec *econn) flush() {
 			// Everything written: reset the queues (done marks count from the start of out).
 			ec.out, ec.outHead = ec.out[:0], 0
 			ec.dones, ec.doneHead = ec.dones[:0], 0
-			if ec.armed {
-				ev := tokenEvent(readEvents, ec.token)
-				if err := unix.EpollCtl(ec.loop.epfd, unix.EPOLL_CTL_MOD, ec.fd, &ev); err != nil {
-					ferr = fmt.Errorf("rpc: epoll_ctl: %w", err)
-				}
-				ec.armed = false
-			}
 		} else if ec.outHead >= 256 && 2*ec.outHead >= len(ec.out) {
 			// A queue that never drains completely: compact it so it does not grow forever.
 			n := copy(ec.out, ec.out[ec.outHead:])
