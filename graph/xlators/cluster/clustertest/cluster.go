@@ -64,7 +64,10 @@ type Leaf struct {
 	Dir     string       // the brick directory (posix and brick kinds)
 	Proc    *BrickProc   // KindBrick
 	ErrGen  graph.Xlator // with Builder.ErrorGen
-	watch   *watch
+	// Locks is the leaf's features/locks (nil for KindBrick: it is in another process). SetDown
+	// releases this connection's locks there, as protocol/server does when a client disconnects.
+	Locks graph.Xlator
+	watch *watch
 }
 
 // New returns a Builder for kind; vol defaults to "vol".
@@ -99,10 +102,12 @@ func (b *Builder) Leaf() graph.Xlator {
 	case KindMemory:
 		l.Storage = b.construct("storage/memory", name+"-memory", nil)
 		x = b.construct("features/locks", name+"-locks", nil, l.Storage)
+		l.Locks = x
 	case KindPosix:
 		l.Dir = b.T.TempDir()
 		l.Storage = b.construct("storage/posix", name+"-posix", map[string]string{"directory": l.Dir, "health-check-interval": "0"})
 		x = b.construct("features/locks", name+"-locks", nil, l.Storage)
+		l.Locks = x
 	case KindBrick:
 		if b.Bin == "" {
 			b.T.Fatalf("clustertest: KindBrick needs Builder.Bin")
@@ -117,7 +122,8 @@ func (b *Builder) Leaf() graph.Xlator {
 		l.ErrGen = b.construct("debug/error-gen", name+"-errgen", map[string]string{"failure": "0", "error-no": "ENOTCONN"}, x)
 		x = l.ErrGen
 	}
-	w := &watch{}
+	w := &watch{name: name, inflight: map[uint64]context.CancelFunc{}}
+	w.idle = sync.NewCond(&w.mu)
 	graph.Wrap(w, "clustertest/watch", name, nil, b.log(), x)
 	l.watch = w
 	l.Top = w
@@ -156,8 +162,13 @@ func (b *Builder) Activate(top graph.Xlator) *graph.Graph {
 	return g
 }
 
-// SetDown makes the leaf look down to its parent: every fop fails with ENOTCONN (error-gen) and
-// CHILD_DOWN is sent up; down=false undoes both and sends CHILD_UP. It needs Builder.ErrorGen.
+// SetDown makes the leaf look down to its parent, as a lost connection does: every fop fails
+// with ENOTCONN (error-gen), lock requests in flight fail with ENOTCONN, and once they have
+// returned, every lock this connection holds on the brick is released, as protocol/server
+// releases a disconnected client's locks (features/locks ReleaseClient); then CHILD_DOWN is sent
+// up. down=false undoes the failures and sends CHILD_UP (a new connection, with a new client
+// identity). It needs Builder.ErrorGen. For KindBrick the brick's locks are in another process
+// and are not released: kill the brick process to model a disconnect there.
 func (l *Leaf) SetDown(ctx context.Context, down bool) error {
 	if l.ErrGen == nil {
 		return fmt.Errorf("clustertest: leaf %s has no error-gen", l.Name)
@@ -177,6 +188,12 @@ func (l *Leaf) SetDown(ctx context.Context, down bool) error {
 	ev := graph.EventChildUp
 	if down {
 		ev = graph.EventChildDown
+		client := l.watch.disconnect()
+		if rc, ok := l.Locks.(interface{ ReleaseClient(string) }); ok {
+			rc.ReleaseClient(client)
+		}
+	} else {
+		l.watch.reconnect()
 	}
 	// The watch forwards the event to the cluster translator, as a protocol/client would.
 	l.watch.Notify(ctx, ev, l.ErrGen)
@@ -186,10 +203,20 @@ func (l *Leaf) SetDown(ctx context.Context, down bool) error {
 // Up reports whether the leaf's last event was CHILD_UP.
 func (l *Leaf) Up() bool { return l.watch.up.Load() }
 
-// watch is a pass-through that remembers whether its child is up (CHILD_UP/CHILD_DOWN).
+// watch is a pass-through that remembers whether its child is up (CHILD_UP/CHILD_DOWN) and
+// stands for the leaf's connection in lock fops: they carry the connection's client identity
+// (when the caller has none), and SetDown fails the ones in flight and waits for them.
 type watch struct {
 	graph.Passthrough
-	up atomic.Bool
+	up   atomic.Bool
+	name string
+
+	mu       sync.Mutex
+	idle     *sync.Cond // signalled when a lock fop leaves
+	down     bool
+	conn     int // connection generation: the client identity is name#conn
+	seq      uint64
+	inflight map[uint64]context.CancelFunc
 }
 
 func (w *watch) Notify(ctx context.Context, ev graph.Event, from graph.Xlator) {
@@ -200,6 +227,129 @@ func (w *watch) Notify(ctx context.Context, ev graph.Event, from graph.Xlator) {
 		w.up.Store(false)
 	}
 	w.ForwardEvent(ctx, ev)
+}
+
+func (w *watch) clientLocked() string { return fmt.Sprintf("%s#%d", w.name, w.conn) }
+
+// disconnect ends the connection: new lock fops fail, the ones in flight are cancelled and
+// waited for. It returns the ended connection's client identity.
+func (w *watch) disconnect() string {
+	w.mu.Lock()
+	defer w.mu.Unlock()
+	w.down = true
+	for _, cancel := range w.inflight {
+		cancel()
+	}
+	for len(w.inflight) > 0 {
+		w.idle.Wait()
+	}
+	return w.clientLocked()
+}
+
+// reconnect starts a new connection with a new client identity.
+func (w *watch) reconnect() {
+	w.mu.Lock()
+	if w.down {
+		w.down = false
+		w.conn++
+	}
+	w.mu.Unlock()
+}
+
+// lockFop runs a lock fop as a call over this connection: with the connection's client identity
+// when the caller has none, failing with ENOTCONN when the connection is down or goes down
+// before the reply (protocol/client unwinds the calls in flight with ENOTCONN).
+func (w *watch) lockFop(ctx context.Context, op string, f func(ctx context.Context) error) error {
+	w.mu.Lock()
+	if w.down {
+		w.mu.Unlock()
+		return graph.Errorf(unix.ENOTCONN, "clustertest: %s: %s: not connected", w.name, op)
+	}
+	if c := graph.CredsFrom(ctx); c.ClientID == "" {
+		nc := *c
+		nc.ClientID = w.clientLocked()
+		ctx = graph.WithCreds(ctx, &nc)
+	}
+	ctx, cancel := context.WithCancel(ctx)
+	w.seq++
+	id, conn := w.seq, w.conn
+	w.inflight[id] = cancel
+	w.mu.Unlock()
+	err := f(ctx)
+	w.mu.Lock()
+	delete(w.inflight, id)
+	lost := w.down || w.conn != conn
+	w.idle.Broadcast()
+	w.mu.Unlock()
+	cancel()
+	if lost {
+		return graph.Errorf(unix.ENOTCONN, "clustertest: %s: %s: connection lost (%v)", w.name, op, err)
+	}
+	return err
+}
+
+// withClient gives ctx the connection's client identity when it has none (lock owners on the
+// brick are per client: Flush releases the POSIX locks of its caller's client and owner).
+func (w *watch) withClient(ctx context.Context) context.Context {
+	if c := graph.CredsFrom(ctx); c.ClientID == "" {
+		w.mu.Lock()
+		id := w.clientLocked()
+		w.mu.Unlock()
+		nc := *c
+		nc.ClientID = id
+		return graph.WithCreds(ctx, &nc)
+	}
+	return ctx
+}
+
+// Lk implements graph.Fops over the connection.
+func (w *watch) Lk(ctx context.Context, fd *graph.FD, cmd graph.LkCmd, lock *graph.Flock, xdata graph.Xdata) (fl graph.Flock, x graph.Xdata, err error) {
+	err = w.lockFop(ctx, "lk", func(ctx context.Context) error {
+		fl, x, err = w.Passthrough.Lk(ctx, fd, cmd, lock, xdata)
+		return err
+	})
+	return fl, x, err
+}
+
+// Inodelk implements graph.Fops over the connection.
+func (w *watch) Inodelk(ctx context.Context, volume string, loc *graph.Loc, cmd graph.LkCmd, lock *graph.Flock, xdata graph.Xdata) (x graph.Xdata, err error) {
+	err = w.lockFop(ctx, "inodelk", func(ctx context.Context) error {
+		x, err = w.Passthrough.Inodelk(ctx, volume, loc, cmd, lock, xdata)
+		return err
+	})
+	return x, err
+}
+
+// Finodelk implements graph.Fops over the connection.
+func (w *watch) Finodelk(ctx context.Context, volume string, fd *graph.FD, cmd graph.LkCmd, lock *graph.Flock, xdata graph.Xdata) (x graph.Xdata, err error) {
+	err = w.lockFop(ctx, "finodelk", func(ctx context.Context) error {
+		x, err = w.Passthrough.Finodelk(ctx, volume, fd, cmd, lock, xdata)
+		return err
+	})
+	return x, err
+}
+
+// Entrylk implements graph.Fops over the connection.
+func (w *watch) Entrylk(ctx context.Context, volume string, loc *graph.Loc, basename string, cmd graph.EntrylkCmd, typ graph.EntrylkType, xdata graph.Xdata) (x graph.Xdata, err error) {
+	err = w.lockFop(ctx, "entrylk", func(ctx context.Context) error {
+		x, err = w.Passthrough.Entrylk(ctx, volume, loc, basename, cmd, typ, xdata)
+		return err
+	})
+	return x, err
+}
+
+// Fentrylk implements graph.Fops over the connection.
+func (w *watch) Fentrylk(ctx context.Context, volume string, fd *graph.FD, basename string, cmd graph.EntrylkCmd, typ graph.EntrylkType, xdata graph.Xdata) (x graph.Xdata, err error) {
+	err = w.lockFop(ctx, "fentrylk", func(ctx context.Context) error {
+		x, err = w.Passthrough.Fentrylk(ctx, volume, fd, basename, cmd, typ, xdata)
+		return err
+	})
+	return x, err
+}
+
+// Flush implements graph.Fops with the connection's client identity.
+func (w *watch) Flush(ctx context.Context, fd *graph.FD, xdata graph.Xdata) (graph.Xdata, error) {
+	return w.Passthrough.Flush(w.withClient(ctx), fd, xdata)
 }
 
 // ---- layouts --------------------------------------------------------------------------------

@@ -12,6 +12,7 @@ import (
 
 	"github.com/weftfs/weft/graph"
 	"github.com/weftfs/weft/graph/graphtest"
+	"github.com/weftfs/weft/graph/xlators/features/locks"
 )
 
 // onDisk reports whether name in a brick's data directory is a data file (not a link file).
@@ -189,4 +190,65 @@ func TestDistributeRenameFailureKeepsDestination(t *testing.T) {
 			}
 		})
 	}
+}
+
+// TestDownLeafReleasesLocks is the regression test of the model test's hang (1 run in ~15 of
+// TestModelDistRep2QuorumAuto): an eager-lock epoch held the inodelk on both copies, one brick
+// went "down" and the epoch's unlock could not reach it; after the brick came back, the next
+// data transaction waited forever for a lock nobody would release. A brick forgets a client's
+// locks when the client disconnects (protocol/server → features/locks ReleaseClient), so the
+// fake must as well: SetDown releases the connection's locks once its lock calls in flight are
+// done. The truncate runs with a deadline so that a regression fails instead of hanging.
+func TestDownLeafReleasesLocks(t *testing.T) {
+	for _, kind := range []Kind{KindMemory, KindPosix} {
+		t.Run(string(kind), func(t *testing.T) {
+			ctx := context.Background()
+			b := New(t, kind, "")
+			b.ErrorGen = true
+			top := b.Replicate(map[string]string{"quorum-type": "auto", "post-op-delay-secs": "5"}, b.Leaf(), b.Leaf())
+			b.Activate(top)
+			fd, loc, err := graphtest.Create(ctx, top, graph.RootLoc(), "f")
+			if err != nil {
+				t.Fatal(err)
+			}
+			if _, err := top.Writev(ctx, fd, []byte("eager epoch"), 0, 0, nil); err != nil {
+				t.Fatal(err)
+			}
+			// The epoch holds the inodelk on both bricks; brick 1 goes down before it ends.
+			if err := b.Leaves[1].SetDown(ctx, true); err != nil {
+				t.Fatal(err)
+			}
+			if n := locksHeld(t, b.Leaves[1]); n != 0 {
+				t.Errorf("brick 1 holds %d locks after its connection went down, want 0", n)
+			}
+			if _, err := top.Flush(ctx, fd, nil); err != nil { // ends the epoch; brick 1 misses the unlock
+				t.Fatal(err)
+			}
+			fd.Unref()
+			if err := b.Leaves[1].SetDown(ctx, false); err != nil {
+				t.Fatal(err)
+			}
+			tctx, cancel := context.WithTimeout(ctx, 5*time.Second)
+			defer cancel()
+			if _, err := top.Truncate(tctx, loc, 3, nil); err != nil {
+				t.Fatalf("truncate after the brick came back: %v (a lock of the old connection is still held)", err)
+			}
+			for i, l := range b.Leaves {
+				if n := locksHeld(t, l); n != 0 {
+					t.Errorf("brick %d holds %d locks after the truncate, want 0", i, n)
+				}
+			}
+		})
+	}
+}
+
+// locksHeld counts the granted and blocked inodelks and entrylks of a leaf's features/locks.
+func locksHeld(t *testing.T, l *Leaf) int {
+	t.Helper()
+	s, ok := l.Locks.(interface{ Stats() locks.Stats })
+	if !ok {
+		t.Fatalf("leaf %s: no features/locks to inspect", l.Name)
+	}
+	st := s.Stats()
+	return st.Inodelks + st.InodelksBlocked + st.Entrylks + st.EntrylksBlocked
 }

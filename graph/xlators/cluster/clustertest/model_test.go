@@ -4,9 +4,12 @@ import (
 	"bytes"
 	"context"
 	"fmt"
+	"os"
+	"runtime"
 	"sort"
 	"strings"
 	"testing"
+	"time"
 
 	"golang.org/x/sys/unix"
 	"pgregory.net/rapid"
@@ -434,13 +437,27 @@ func (w *modelWorld) check() {
 	}
 }
 
+// modelRunLimit bounds one rapid run (a few hundred fops; well under a second normally).
+const modelRunLimit = 60 * time.Second
+
 func runModel(t *testing.T, quorum string) {
 	rapid.Check(t, func(rt *rapid.T) {
 		b := New(t, KindMemory, "")
 		b.ErrorGen = true
 		top := Dist2x2(map[string]string{"quorum-type": quorum})(b)
 		b.Activate(top)
-		w := &modelWorld{t: rt, ctx: context.Background(), top: top, b: b, model: newModel(), quorum: quorum, down: [2]int{-1, -1}}
+		// No fop may wait forever: a run that takes far too long prints every goroutine (the
+		// stuck lock is then in plain sight) and cancels its fops, which fail the run.
+		ctx, cancel := context.WithCancel(context.Background())
+		defer cancel()
+		watchdog := time.AfterFunc(modelRunLimit, func() {
+			buf := make([]byte, 1<<22)
+			buf = buf[:runtime.Stack(buf, true)]
+			fmt.Fprintf(os.Stderr, "model run still going after %v; goroutines:\n%s\n", modelRunLimit, buf)
+			cancel()
+		})
+		defer watchdog.Stop()
+		w := &modelWorld{t: rt, ctx: ctx, top: top, b: b, model: newModel(), quorum: quorum, down: [2]int{-1, -1}}
 		rt.Repeat(w.actions())
 		// Every clean brick back up: the namespace and every file's content still match.
 		for set := range w.down {

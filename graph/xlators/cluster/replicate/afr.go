@@ -248,6 +248,7 @@ func (a *AFR) Notify(ctx context.Context, ev graph.Event, from graph.Xlator) {
 	}
 	a.evMu.Lock()
 	cameUp := ev == graph.EventChildUp && !a.up[idx].Load()
+	wentDown := ev == graph.EventChildDown && a.up[idx].Load()
 	a.up[idx].Store(ev == graph.EventChildUp)
 	if cameUp && a.childCameUp != nil {
 		select {
@@ -273,6 +274,9 @@ func (a *AFR) Notify(ctx context.Context, ev graph.Event, from graph.Xlator) {
 		send = 0
 	}
 	a.evMu.Unlock()
+	if wentDown {
+		a.eagerChildDown(idx)
+	}
 	if send != 0 {
 		a.ForwardEvent(ctx, send)
 	}

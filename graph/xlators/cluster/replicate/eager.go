@@ -2,6 +2,7 @@ package replicate
 
 import (
 	"context"
+	"fmt"
 	"time"
 
 	"go.uber.org/zap"
@@ -212,14 +213,20 @@ func (a *AFR) eagerRelease(el *eagerLock) {
 
 // eagerFlush ends g's epoch (post-op now) and waits for it; a no-op without one.
 func (a *AFR) eagerFlush(g graph.GFID) {
+	_ = a.eagerFlushCtx(context.Background(), g)
+}
+
+// eagerFlushCtx is eagerFlush that stops waiting when ctx is done (EINTR or ETIMEDOUT): the
+// epoch still ends, in the background.
+func (a *AFR) eagerFlushCtx(ctx context.Context, g graph.GFID) error {
 	if g.IsZero() {
-		return
+		return nil
 	}
 	a.emu.Lock()
 	el := a.eager[g]
 	if el == nil {
 		a.emu.Unlock()
-		return
+		return nil
 	}
 	el.release = true
 	start := false
@@ -233,9 +240,54 @@ func (a *AFR) eagerFlush(g graph.GFID) {
 	}
 	a.emu.Unlock()
 	if start {
-		a.eagerRelease(el)
+		go a.eagerRelease(el)
 	}
-	<-el.done
+	select {
+	case <-el.done:
+		return nil
+	case <-ctx.Done():
+		return fmt.Errorf("replicate %s: waiting for the eager-lock epoch of %s to end: %w", a.Name(), g, ctx.Err())
+	}
+}
+
+// eagerChildDown is CHILD_DOWN for the epochs: the child's locks went with its connection (a
+// brick releases a disconnected client's locks), so no epoch holds anything there any more and
+// none may write there again; every epoch ends as soon as its writes in flight are done, so the
+// next write takes its locks and pre-op afresh on the children that are up then (GlusterFS
+// likewise ends an eager-lock epoch when a fop of it failed on a child: afr_txn_nothing_failed).
+func (a *AFR) eagerChildDown(i int) {
+	var start []*eagerLock
+	a.emu.Lock()
+	for _, el := range a.eager {
+		if el.locked == nil {
+			// Still acquiring: it ends as soon as its first write is done.
+			el.release = true
+			continue
+		}
+		// Copies: a release in progress reads the slices it took under emu without it.
+		if el.locked[i] {
+			el.locked = append([]bool(nil), el.locked...)
+			el.locked[i] = false
+		}
+		if el.dirtied[i] {
+			el.dirtied = append([]bool(nil), el.dirtied...)
+			el.dirtied[i] = false
+			el.failed[i] = true
+		}
+		el.release = true
+		if el.inflight == 0 && !el.releasing {
+			if el.timer != nil {
+				el.timer.Stop()
+				el.timer = nil
+			}
+			el.releasing = true
+			start = append(start, el)
+		}
+	}
+	a.emu.Unlock()
+	for _, el := range start {
+		go a.eagerRelease(el)
+	}
 }
 
 // eagerFlushAll ends every epoch (Fini).
@@ -322,6 +374,9 @@ func (a *AFR) eagerWrite(ctx context.Context, fd *graph.FD, data []byte, offset 
 		if !success[i] {
 			if el.dirtied[i] {
 				el.failed[i] = true
+				// A write of the epoch failed here: the epoch ends after this write
+				// (afr_txn_nothing_failed), and the next one starts over on the children up then.
+				el.release = true
 			}
 			if !el.blamed[i] {
 				blame[i], need = true, true

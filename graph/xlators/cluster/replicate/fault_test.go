@@ -29,8 +29,9 @@ import (
 )
 
 var (
-	weftBin string
-	binDir  string
+	weftBin  string
+	binDir   string
+	buildErr error // why the weft binary could not be built: only the brick-process tests fail
 )
 
 // TestMain builds the weft binary once for the tests that run real brick processes.
@@ -47,8 +48,7 @@ func TestMain(m *testing.M) {
 		cmd := exec.Command("go", "build", "-o", weftBin, "./cmd/weft")
 		cmd.Dir = "../../../.."
 		if out, err := cmd.CombinedOutput(); err != nil {
-			fmt.Fprintf(os.Stderr, "go build ./cmd/weft: %v\n%s", err, out)
-			return 1
+			buildErr = fmt.Errorf("go build ./cmd/weft: %v\n%s", err, out)
 		}
 		return m.Run()
 	}()
@@ -78,6 +78,10 @@ func freePort(t testing.TB) int {
 }
 
 func newBrick(t testing.TB, root string, n int) *brickProc {
+	t.Helper()
+	if buildErr != nil {
+		t.Fatal(buildErr)
+	}
 	dir := filepath.Join(root, fmt.Sprintf("b%d", n))
 	if err := os.MkdirAll(dir, 0o755); err != nil {
 		t.Fatal(err)

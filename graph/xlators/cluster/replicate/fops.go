@@ -258,7 +258,9 @@ func (a *AFR) Readdirp(ctx context.Context, fd *graph.FD, size uint32, offset ui
 
 // Flush implements graph.Fops on every up child.
 func (a *AFR) Flush(ctx context.Context, fd *graph.FD, xdata graph.Xdata) (graph.Xdata, error) {
-	a.eagerFlush(fdGFID(fd))
+	if err := a.eagerFlushCtx(ctx, fdGFID(fd)); err != nil {
+		return nil, err
+	}
 	return onAll(a, func(i int) (graph.Xdata, error) { return a.kids[i].Flush(ctx, fd, xdata) })
 }
 
@@ -266,7 +268,7 @@ func (a *AFR) Flush(ctx context.Context, fd *graph.FD, xdata graph.Xdata) (graph
 // fd is not open on (it was down when the fd was opened, or it came back without the file) is
 // skipped: it missed the writes and is blamed for them, it has nothing of this fd to sync.
 func (a *AFR) Fsync(ctx context.Context, fd *graph.FD, datasync bool, xdata graph.Xdata) (graph.WCCReply, error) {
-	defer a.eagerFlush(fdGFID(fd))
+	defer func() { _ = a.eagerFlushCtx(ctx, fdGFID(fd)) }()
 	rs := fan(a.upSet(), func(i int) (graph.WCCReply, error) { return a.kids[i].Fsync(ctx, fd, datasync, xdata) })
 	for _, r := range rs {
 		if r.ok && r.err != nil && !notServing(r.err) {
@@ -505,7 +507,9 @@ func (a *AFR) Unlink(ctx context.Context, loc *graph.Loc, flags int, xdata graph
 	if loc == nil {
 		return graph.ParentReply{}, errNilArg
 	}
-	a.eagerFlush(loc.GFID)
+	if err := a.eagerFlushCtx(ctx, loc.GFID); err != nil {
+		return graph.ParentReply{}, err
+	}
 	return entryTxn(ctx, a, loc.ParentGFID, loc.Name, false, noGFID[graph.ParentReply], func(i int) (graph.ParentReply, error) {
 		return a.kids[i].Unlink(ctx, loc, flags, xdata)
 	})

@@ -204,7 +204,9 @@ func (a *AFR) healGFID(ctx context.Context, g graph.GFID, types healTypes) (Heal
 			firstErr = err
 		}
 	}
-	a.eagerFlush(g)
+	if err := a.eagerFlushCtx(ctx, g); err != nil {
+		return res, err
+	}
 	if types&healMetadata != 0 && a.direction(IdxMetadata, cs).needHeal {
 		note(a.healInode(ctx, g, IdxMetadata, &res))
 	}

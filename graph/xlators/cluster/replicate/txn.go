@@ -244,7 +244,9 @@ func txnRun[T any](ctx context.Context, a *AFR, typ int, loc, loc2 *graph.Loc, f
 		if fd != nil {
 			g = fd.GFID
 		}
-		a.eagerFlush(g)
+		if err := a.eagerFlushCtx(ctx, g); err != nil {
+			return zero, nil, err
+		}
 	}
 	locked := up
 	if typ != IdxEntry {
