@@ -213,8 +213,10 @@ func (d *DHT) open(ctx context.Context, loc *graph.Loc, flags int, fd *graph.FD,
 	return x, &r.Post, nil
 }
 
-// Setattr implements graph.Fops (directories: every subvolume).
+// Setattr implements graph.Fops (directories: every subvolume). A file in a migration's phase 1
+// keeps its phase bits, and the change reaches the destination (replayAttrs).
 func (d *DHT) Setattr(ctx context.Context, loc *graph.Loc, stbuf *graph.Iatt, valid uint32, xdata graph.Xdata) (graph.WCCReply, error) {
+	var src graph.Xlator // set only for a file in phase 1 (a directory's fan-out never is)
 	r, err := onFile(ctx, d, loc, true, func(s graph.Xlator) (graph.WCCReply, error) {
 		sb := stbuf
 		if valid&graph.SetAttrMode != 0 && stbuf != nil {
@@ -222,8 +224,17 @@ func (d *DHT) Setattr(ctx context.Context, loc *graph.Loc, stbuf *graph.Iatt, va
 				sb = keepPhaseBits(&cur, stbuf, valid)
 			}
 		}
-		return s.Setattr(ctx, loc, sb, valid, xdata)
+		r, err := s.Setattr(ctx, loc, sb, valid, xdata)
+		if err == nil && inPhase1(&r.Post) {
+			src = s
+		}
+		return r, err
 	})
+	if err == nil && src != nil && inPhase1(&r.Post) {
+		if i := d.subvolIndexOf(src); i >= 0 {
+			err = d.replayAttrs(ctx, r.Post.GFID, i, stbuf, valid)
+		}
+	}
 	stripWCC(&r)
 	return r, err
 }
@@ -386,7 +397,8 @@ func (d *DHT) Fsetattr(ctx context.Context, fd *graph.FD, stbuf *graph.Iatt, val
 	if fd.IsDir || d.isDir(fd.GFID) {
 		return d.Setattr(ctx, &graph.Loc{GFID: fd.GFID}, stbuf, valid, xdata)
 	}
-	r, err := fdOp(ctx, d, fd, wccPost, nil, func(s graph.Xlator) (graph.WCCReply, error) {
+	replay := func(src int) error { return d.replayAttrs(ctx, d.fdGFID(fd), src, stbuf, valid) }
+	r, err := fdOp(ctx, d, fd, wccPost, replay, func(s graph.Xlator) (graph.WCCReply, error) {
 		sb := stbuf
 		if valid&graph.SetAttrMode != 0 && stbuf != nil {
 			if cur, _, err := s.Fstat(ctx, fd, nil); err == nil {

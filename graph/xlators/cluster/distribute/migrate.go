@@ -233,6 +233,42 @@ func (d *DHT) fdWrite(ctx context.Context, fd *graph.FD, start, length int64, f 
 	return r, err
 }
 
+// replayAttrs makes a setattr (stbuf, valid) that reached the source (subvolume src) of a file
+// in phase 1 reach the file's data after the migration. The commit copies the source's mode,
+// owner and times to the destination, reading them under the whole-file lock in
+// MigrateDataDomain — but a change made after that read would be lost with the source. So the
+// same lock is taken (waiting for a commit in progress): a source still in phase 1 then means
+// the commit is yet to read the attributes, a source that is gone or a link file means it has
+// happened, and the change is applied where the data is now.
+func (d *DHT) replayAttrs(ctx context.Context, g graph.GFID, src int, stbuf *graph.Iatt, valid uint32) error {
+	if stbuf == nil {
+		return nil
+	}
+	ictx := internalCreds(ctx)
+	loc := &graph.Loc{GFID: g}
+	_, err := d.subs[src].Inodelk(ictx, MigrateDataDomain, loc, graph.SetLkW, &graph.Flock{Type: graph.LockWrite}, nil)
+	switch graph.Errno(err) {
+	case 0:
+		defer func() {
+			_, _ = d.subs[src].Inodelk(context.WithoutCancel(ictx), MigrateDataDomain, loc, graph.SetLk, &graph.Flock{Type: graph.LockUnlock}, nil)
+		}()
+	case unix.ENOENT, unix.ESTALE, unix.ENOSYS:
+	default:
+		return err
+	}
+	st, _, err := d.subs[src].Stat(ictx, loc, nil)
+	switch {
+	case err == nil && !migratedAway(&st):
+		return nil // still in phase 1 (the commit will copy the change) or rolled back
+	case err != nil && !retryable(err):
+		return err
+	}
+	return d.replayAfterCommit(ictx, g, src, func(ctx context.Context, sub graph.Xlator, dfd *graph.FD) error {
+		_, err := sub.Fsetattr(ctx, dfd, stbuf, valid, nil)
+		return err
+	})
+}
+
 // keepPhaseBits keeps a migrating file's phase bits across a chmod (dht_setattr does the same),
 // so a chmod during phase 1 does not silently end the replay of writes.
 func keepPhaseBits(cur *graph.Iatt, stbuf *graph.Iatt, valid uint32) *graph.Iatt {
