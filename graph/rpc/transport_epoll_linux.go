@@ -93,6 +93,7 @@ const (
 	connEvents  = unix.EPOLLIN | unix.EPOLLOUT | unix.EPOLLRDHUP | unix.EPOLLET
 	scratchSize = 64 << 10
 	directRead  = 16 << 10 // read fragment bodies at least this long straight into the record
+	readBudget  = 1 << 20  // bytes read from one connection before the loop serves others
 	maxIovecs   = 1024     // IOV_MAX
 )
 
@@ -445,6 +446,8 @@ type econn struct {
 	info  *ConnInfo
 	ev    ConnEvents
 	emit  func(*Buffer) bool
+	// readMore continues reading after the loop served others (read's budget).
+	readMore func()
 
 	paused atomic.Bool
 	// loop-only state
@@ -475,6 +478,7 @@ type doneMark struct {
 
 func startEconn(l *eloop, fd int, local, remote net.Addr, cfg TransportConfig, h ConnHandler) (*econn, error) {
 	ec := &econn{fd: fd, loop: l, info: NewConnInfo("epoll", local, remote), rr: newRecordReader(cfg.MaxRecordSize)}
+	ec.readMore = func() { ec.read(true) }
 	ec.emit = func(b *Buffer) bool {
 		ec.ev.Record(ec, b)
 		return !ec.paused.Load()
@@ -543,7 +547,10 @@ func (ec *econn) event(events uint32) {
 	}
 }
 
-// read reads until EAGAIN, a pause or the end of the stream (loop only).
+// read reads until EAGAIN, a pause or the end of the stream (loop only). After readBudget
+// bytes it posts its own continuation to the loop and returns, so a peer streaming large
+// records does not keep the loop from the other connections' events (edge-triggered: the
+// continuation is what reads the rest if no new data arrives to raise another edge).
 func (ec *econn) read(drain bool) {
 	if ec.closed || ec.eof {
 		return
@@ -551,7 +558,12 @@ func (ec *econn) read(drain bool) {
 	if ec.paused.Load() || len(ec.saved) > 0 {
 		return // resume reads
 	}
+	budget := readBudget
 	for {
+		if budget <= 0 {
+			ec.loop.post(ec.readMore)
+			return
+		}
 		direct := ec.rr.inFrag && ec.rr.fragLeft >= directRead
 		var dst []byte
 		if direct {
@@ -561,6 +573,7 @@ func (ec *econn) read(drain bool) {
 		}
 		n, err := unix.Read(ec.fd, dst)
 		if n > 0 {
+			budget -= n
 			if direct {
 				rec, ferr := ec.rr.advance(n)
 				if ferr != nil {
