@@ -62,6 +62,7 @@ type Handle struct {
 // concurrent use.
 type Codec struct {
 	vol  VolumeID
+	any  bool      // Decode accepts every volume (NewAnyVolumeCodec)
 	pool sync.Pool // of hash.Hash (HMAC-SHA256 keyed with the secret)
 }
 
@@ -123,7 +124,7 @@ func (c *Codec) Decode(b []byte) (Handle, error) {
 		return h, fmt.Errorf("%w: MAC mismatch (forged or from another cluster)", ErrBadHandle)
 	}
 	copy(h.Volume[:], b[4:20])
-	if h.Volume != c.vol {
+	if h.Volume != c.vol && !c.any {
 		return h, fmt.Errorf("%w: %w", ErrBadHandle, ErrOtherVolume)
 	}
 	copy(h.Export[:], b[20:28])
@@ -171,4 +172,16 @@ func (c *Codec) Verify(b []byte) (Handle, error) {
 		return h, fmt.Errorf("%w: null gfid", ErrBadHandle)
 	}
 	return h, nil
+}
+
+// NewAnyVolumeCodec returns a codec whose Decode accepts a genuine handle of any volume (for a
+// server that routes by the handle's volume itself, as the gateway's NLM does); its Encode
+// writes the zero volume id.
+func NewAnyVolumeCodec(secret []byte) (*Codec, error) {
+	c, err := NewCodec(VolumeID{}, secret)
+	if err != nil {
+		return nil, err
+	}
+	c.any = true
+	return c, nil
 }

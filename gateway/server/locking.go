@@ -60,18 +60,9 @@ func (g *Gateway) StartLocking(ctx context.Context, lc LockingConfig) (*Locking,
 	if lc.StateDir == "" {
 		return nil, errors.New("gateway: locking: a state directory is required")
 	}
-	// NLM serves one volume: the static one, else the first served by name.
-	var lv *volume
-	vols := *g.vols.Load()
-	for _, n := range g.Volumes() {
-		if lv == nil || vols[n].active == nil {
-			lv = vols[n]
-		}
-	}
-	if lv == nil {
-		return nil, errors.New("gateway: locking: no volume is served")
-	}
-	codec, err := handle.NewCodec(lv.id, g.cfg.Secret)
+	// One NLM for every volume: its handles are decoded whatever volume they name, and its fops
+	// go to the graph of that volume (lockTop, nlmHandler).
+	codec, err := handle.NewAnyVolumeCodec(g.cfg.Secret)
 	if err != nil {
 		return nil, fmt.Errorf("gateway: locking: %w", err)
 	}
@@ -80,7 +71,7 @@ func (g *Gateway) StartLocking(ctx context.Context, lc LockingConfig) (*Locking,
 	if err != nil {
 		return nil, fmt.Errorf("gateway: locking: %w", err)
 	}
-	ls, err := nlm.New(nlm.Config{Top: lv.top, Handles: codec, NSM: ns, Grace: lc.Grace, GraceAlways: lc.GraceAlways,
+	ls, err := nlm.New(nlm.Config{Top: &lockTop{g: g}, Handles: codec, NSM: ns, Grace: lc.Grace, GraceAlways: lc.GraceAlways,
 		Hostname: lc.Hostname, PortmapPort: lc.ClientPortmapPort, Transport: g.cfg.Transport, Log: g.log.Named("nlm")})
 	if err != nil {
 		ns.Close()
@@ -98,7 +89,7 @@ func (g *Gateway) StartLocking(ctx context.Context, lc LockingConfig) (*Locking,
 	if l.nsmAddr, err = g.rpc.Listen("tcp", net.JoinHostPort(g.cfg.Listen, port(lc.NSMPort, DefaultNSMPort))); err != nil {
 		return fail(fmt.Errorf("gateway: NSM listener (--nsm-port): %w", err))
 	}
-	ls.Register(g.rpc)
+	registerNLM(g.rpc, ls)
 	ns.Register(g.rpc)
 	if err := l.mapPorts(ctx); err != nil {
 		g.log.Warn("lock protocols not registered with the port mapper; clients must be given the ports", zap.Error(err))
