@@ -26,6 +26,10 @@
 // its limits are documented in rebalance.go. A down subvolume keeps its hash range, so fops hashed
 // to it fail with ENOTCONN.
 //
+// Create makes new files only (exclusively, on the hashed subvolume); without O_EXCL an existing
+// name is opened where its data is, as Open does. Names starting with ".weft-dht-" are
+// distribute's own (rename's temporaries): hidden from readdir and lookup, refused to clients.
+//
 // The golden vectors in testdata/ were recorded from a real GlusterFS 10.3 volume (see the file
 // headers); the tests check placement, new-directory layouts and fix-layout against them.
 package distribute
