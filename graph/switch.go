@@ -164,32 +164,8 @@ func (a *Active) Acquire() (*Graph, func()) {
 // Switch returns an error wrapping ErrOldGraphBusy and ctx's error: the new graph is serving and
 // the old one is finalised in the background when it drains.
 func (a *Active) Switch(ctx context.Context, vf *volfile.Volfile) error {
-	a.mu.Lock()
-	defer a.mu.Unlock()
-	old := a.cur.Load()
-	if old != nil && old.g.SameTopology(vf) {
-		if err := old.g.Reconfigure(vf); err != nil {
-			return err
-		}
-		a.log.Info("graph reconfigured in place", zap.String("top", old.g.Top.Name()))
-		return nil
-	}
-	g, err := Build(vf, a.log)
-	if err != nil {
-		return err
-	}
-	if a.handler != nil {
-		g.SetEventHandler(a.handler)
-	}
-	if err := g.Activate(ctx); err != nil {
-		return err
-	}
-	a.cur.Store(newGeneration(g))
-	a.log.Info("graph switched", zap.String("top", g.Top.Name()), zap.Int("xlators", len(g.Xlators)))
-	if old == nil {
-		return nil
-	}
-	return a.retire(ctx, old)
+	_, err := a.SwitchWith(ctx, vf, SwitchHooks{})
+	return err
 }
 
 // retire waits (bounded by ctx) for gen's users to finish, then finalises its graph.
