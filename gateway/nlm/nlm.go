@@ -64,7 +64,7 @@ type Server struct {
 	stop context.CancelFunc
 	wg   sync.WaitGroup
 
-	graceEnd time.Time
+	graceEnd atomic.Int64 // end of the grace period, Unix nanoseconds; 0: none (EndGrace may race with calls)
 
 	mu        sync.Mutex
 	files     map[fileKey]*fileState
@@ -121,7 +121,7 @@ func New(cfg Config) (*Server, error) {
 		cfg.NSM.SetObserver(func(name string, state int32) { s.ReleaseHost(name) })
 	}
 	if cfg.Grace > 0 && (prev > 0 || cfg.GraceAlways) {
-		s.graceEnd = time.Now().Add(cfg.Grace)
+		s.graceEnd.Store(time.Now().Add(cfg.Grace).UnixNano())
 		s.log.Info("grace period: only lock reclaims are accepted", zap.Duration("for", cfg.Grace), zap.Int("hosts to reclaim", prev))
 	}
 	return s, nil
@@ -135,10 +135,13 @@ func (s *Server) Register(srv *rpc.Server) {
 }
 
 // InGrace reports whether the grace period is running.
-func (s *Server) InGrace() bool { return !s.graceEnd.IsZero() && time.Now().Before(s.graceEnd) }
+func (s *Server) InGrace() bool {
+	end := s.graceEnd.Load()
+	return end != 0 && time.Now().UnixNano() < end
+}
 
 // EndGrace ends the grace period now.
-func (s *Server) EndGrace() { s.graceEnd = time.Time{} }
+func (s *Server) EndGrace() { s.graceEnd.Store(0) }
 
 // Close cancels blocked requests, releases every lock taken through this lock manager (by
 // closing its FDs) and waits for its background work.
