@@ -15,6 +15,13 @@
 // for locks on it, and closes it when nothing is left; closing it releases anything the graph
 // still holds through it.
 //
+// # Transports
+//
+// The lock manager is an rpc.Handler and does not care how calls arrive: gateway/server serves
+// it (and the NSM) over TCP and, with Locking.ServeUDP, over UDP on the same port numbers (one
+// datagram per call; Linux's statd sends SM_NOTIFY over UDP and its lockd may use UDP). The
+// caller's address, for _RES and GRANTED callbacks, comes from either. Outgoing calls use TCP.
+//
 // # Procedures
 //
 // TEST, LOCK, CANCEL, UNLOCK and NM_LOCK, their _MSG forms (answered by a *_RES call to the

@@ -201,8 +201,11 @@ type req struct {
 func reqOf(c *rpc.Call) req {
 	r := req{vers: c.Vers}
 	if c.Conn != nil {
-		if ta, ok := c.Conn.Info().RemoteAddr.(*net.TCPAddr); ok {
-			r.addr = ta.AddrPort().Addr().Unmap()
+		switch a := c.Conn.Info().RemoteAddr.(type) {
+		case *net.TCPAddr:
+			r.addr = a.AddrPort().Addr().Unmap()
+		case *net.UDPAddr: // NLM over UDP (one datagram per call)
+			r.addr = a.AddrPort().Addr().Unmap()
 		}
 	}
 	return r

@@ -258,8 +258,13 @@ func isLocal(c *rpc.Call) bool {
 	if c.Conn == nil {
 		return false
 	}
-	ta, ok := c.Conn.Info().RemoteAddr.(*net.TCPAddr)
-	return ok && ta.IP.IsLoopback()
+	switch a := c.Conn.Info().RemoteAddr.(type) {
+	case *net.TCPAddr:
+		return a.IP.IsLoopback()
+	case *net.UDPAddr: // NSM over UDP: Linux's lockd calls SM_MON that way
+		return a.IP.IsLoopback()
+	}
+	return false
 }
 
 // ServeRPC implements rpc.Handler for NSM version 1 (XNFS chapter 11).
