@@ -75,6 +75,10 @@ type AFR struct {
 	up      []atomic.Bool
 	evMu    sync.Mutex
 	upState graph.Event
+	// evGen is the event generation (GlusterFS priv->event_generation): bumped whenever a child
+	// goes down or comes up. A cached inodeState of an older generation is refreshed before a
+	// read child is chosen from it.
+	evGen atomic.Uint64
 
 	mu    sync.Mutex
 	state map[graph.GFID]*inodeState
@@ -110,6 +114,8 @@ type inodeState struct {
 	accused    [3]bool // some copy is blamed (or split-brain)
 	isDir      bool
 	seq        uint64 // when the inspection began (stateSeq)
+	gen        uint64 // the event generation when the inspection began (evGen)
+	stale      bool   // a transaction failed on a copy since: refresh before reading
 }
 
 // Init implements graph.Xlator.
@@ -250,6 +256,9 @@ func (a *AFR) Notify(ctx context.Context, ev graph.Event, from graph.Xlator) {
 	cameUp := ev == graph.EventChildUp && !a.up[idx].Load()
 	wentDown := ev == graph.EventChildDown && a.up[idx].Load()
 	a.up[idx].Store(ev == graph.EventChildUp)
+	if cameUp || wentDown {
+		a.evGen.Add(1)
+	}
 	if cameUp && a.childCameUp != nil {
 		select {
 		case a.childCameUp <- struct{}{}:
@@ -366,15 +375,55 @@ func (a *AFR) setState(g graph.GFID, s *inodeState) {
 var stateSeq atomic.Uint64
 
 // readChild picks the child to read gfid from: an up child not blamed for typ (per the last
-// lookup), read-subvolume-index if it qualifies, otherwise spread by a hash of the GFID. The
-// arbiter never serves data. Split-brain → EIO.
-func (a *AFR) readChild(g graph.GFID, typ int) (int, error) {
-	return a.readChildExcept(g, typ, nil)
+// inspection of the file, refreshed first when children went down or came up since, or a
+// transaction failed on a copy), read-subvolume-index if it qualifies, otherwise spread by a
+// hash of the GFID. The arbiter never serves data. Split-brain → EIO.
+func (a *AFR) readChild(ctx context.Context, g graph.GFID, typ int) (int, error) {
+	return a.readChildExcept(ctx, g, typ, nil)
+}
+
+// currentState returns g's cached state, first refreshing it (an inspection of every up copy's
+// changelog, as GlusterFS's afr_inode_refresh) when it is of an older event generation or was
+// made stale by a failed transaction. A child that came back is so considered again once it is
+// in sync, and one that missed changes while it was away is never read from.
+func (a *AFR) currentState(ctx context.Context, g graph.GFID) (*inodeState, error) {
+	st := a.getState(g)
+	if g.IsZero() || st != nil && st.gen == a.evGen.Load() && !st.stale {
+		return st, nil
+	}
+	cs := a.inspect(ctx, a.upSet(), g)
+	if ctx.Err() != nil {
+		return nil, graph.Errorf(unix.EINTR, "replicate %s: refreshing %s: %v", a.Name(), g, ctx.Err())
+	}
+	a.refreshState(g, cs)
+	if nst := a.getState(g); nst != nil {
+		st = nst
+	}
+	return st, nil
+}
+
+// invalidateState marks g's cached state stale (a transaction failed on an up copy): the next
+// read refreshes it. Inspections that began before cannot overwrite the mark.
+func (a *AFR) invalidateState(g graph.GFID) {
+	if g.IsZero() {
+		return
+	}
+	a.mu.Lock()
+	if st := a.state[g]; st != nil && !st.stale {
+		c := *st
+		c.stale = true
+		c.seq = stateSeq.Add(1)
+		a.state[g] = &c
+	}
+	a.mu.Unlock()
 }
 
 // readChildExcept is readChild among the children not in skip (ones already tried).
-func (a *AFR) readChildExcept(g graph.GFID, typ int, skip map[int]bool) (int, error) {
-	st := a.getState(g)
+func (a *AFR) readChildExcept(ctx context.Context, g graph.GFID, typ int, skip map[int]bool) (int, error) {
+	st, err := a.currentState(ctx, g)
+	if err != nil {
+		return -1, err
+	}
 	n := len(a.kids)
 	ok := func(i int) bool {
 		if skip[i] || !a.up[i].Load() || (typ == IdxData && i == a.arbiter) {

@@ -137,7 +137,7 @@ func TestReplicaDownBlameQuorumSplitBrain(t *testing.T) {
 		t.Fatal(err)
 	}
 	for k := 0; k < 5; k++ {
-		i, err := a.readChild(g, IdxData)
+		i, err := a.readChild(ctx, g, IdxData)
 		if err != nil || i == 2 {
 			t.Fatalf("read child %d (%v): the stale copy must not be read", i, err)
 		}

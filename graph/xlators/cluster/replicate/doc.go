@@ -36,6 +36,12 @@
 // copy holds a non-zero counter against it; only the blame of copies nobody blames counts
 // (those copies are the sources, the ones they blame the sinks); every copy blamed is a
 // split-brain → EIO for reads of that type. With arbiter-count 1 the last child holds no data.
+// What an inspection learned is cached per GFID with the event generation it began in; every
+// CHILD_UP and CHILD_DOWN bumps the generation (afr_notify's event_generation), and a cached
+// state of an older generation — or one marked stale because a transaction failed on a copy
+// that was up — is refreshed from the changelogs before a read child is chosen
+// (afr_inode_refresh), so a returning child serves reads once it is in sync and never while it
+// still needs heal.
 //
 // # Self-heal (afr-self-heal-*.c, afr-self-heald.c)
 //

@@ -402,6 +402,7 @@ func (a *AFR) eagerWrite(ctx context.Context, fd *graph.FD, data []byte, offset 
 			}
 		}
 		a.emu.Unlock()
+		a.invalidateState(fd.GFID)
 	}
 	if a.qType != "none" && !a.quorumMet(success) {
 		return v, graph.Errorf(unix.EROFS, "replicate %s: succeeded on too few children for quorum", a.Name())

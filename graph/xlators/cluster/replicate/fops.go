@@ -38,12 +38,12 @@ func notServing(err error) bool {
 
 // read runs a read fop on the read child of g, failing over to the next readable child when
 // one cannot serve it (down, or the fd is not open there).
-func read[T any](a *AFR, g graph.GFID, typ int, op func(i int) (T, error)) (T, error) {
+func read[T any](ctx context.Context, a *AFR, g graph.GFID, typ int, op func(i int) (T, error)) (T, error) {
 	var zero T
 	tried := map[int]bool{}
 	var last error
 	for k := 0; k < len(a.kids); k++ {
-		i, err := a.readChildExcept(g, typ, tried)
+		i, err := a.readChildExcept(ctx, g, typ, tried)
 		if err != nil {
 			if k == 0 {
 				return zero, err
@@ -88,7 +88,7 @@ func (a *AFR) Stat(ctx context.Context, loc *graph.Loc, xdata graph.Xdata) (grap
 		s graph.Iatt
 		x graph.Xdata
 	}
-	v, err := read(a, locGFID(loc), IdxMetadata, func(i int) (r, error) {
+	v, err := read(ctx, a, locGFID(loc), IdxMetadata, func(i int) (r, error) {
 		s, x, err := a.kids[i].Stat(ctx, loc, xdata)
 		return r{s, x}, err
 	})
@@ -101,7 +101,7 @@ func (a *AFR) Fstat(ctx context.Context, fd *graph.FD, xdata graph.Xdata) (graph
 		s graph.Iatt
 		x graph.Xdata
 	}
-	v, err := read(a, fdGFID(fd), IdxMetadata, func(i int) (r, error) {
+	v, err := read(ctx, a, fdGFID(fd), IdxMetadata, func(i int) (r, error) {
 		s, x, err := a.kids[i].Fstat(ctx, fd, xdata)
 		return r{s, x}, err
 	})
@@ -110,7 +110,7 @@ func (a *AFR) Fstat(ctx context.Context, fd *graph.FD, xdata graph.Xdata) (graph
 
 // Access implements graph.Fops.
 func (a *AFR) Access(ctx context.Context, loc *graph.Loc, mask uint32, xdata graph.Xdata) (graph.Xdata, error) {
-	return read(a, locGFID(loc), IdxMetadata, func(i int) (graph.Xdata, error) { return a.kids[i].Access(ctx, loc, mask, xdata) })
+	return read(ctx, a, locGFID(loc), IdxMetadata, func(i int) (graph.Xdata, error) { return a.kids[i].Access(ctx, loc, mask, xdata) })
 }
 
 // Readlink implements graph.Fops.
@@ -120,7 +120,7 @@ func (a *AFR) Readlink(ctx context.Context, loc *graph.Loc, size uint32, xdata g
 		s graph.Iatt
 		x graph.Xdata
 	}
-	v, err := read(a, locGFID(loc), IdxMetadata, func(i int) (r, error) {
+	v, err := read(ctx, a, locGFID(loc), IdxMetadata, func(i int) (r, error) {
 		t, s, x, err := a.kids[i].Readlink(ctx, loc, size, xdata)
 		return r{t, s, x}, err
 	})
@@ -130,7 +130,7 @@ func (a *AFR) Readlink(ctx context.Context, loc *graph.Loc, size uint32, xdata g
 // Readv implements graph.Fops (from one readable data copy). The reply, with its Release, is
 // the child's; a failed read's buffer is handed back before the next child is tried.
 func (a *AFR) Readv(ctx context.Context, fd *graph.FD, size uint32, offset int64, flags uint32, xdata graph.Xdata) (graph.ReadReply, error) {
-	return read(a, fdGFID(fd), IdxData, func(i int) (graph.ReadReply, error) {
+	return read(ctx, a, fdGFID(fd), IdxData, func(i int) (graph.ReadReply, error) {
 		r, err := a.kids[i].Readv(ctx, fd, size, offset, flags, xdata)
 		if err != nil {
 			r.Done()
@@ -143,7 +143,7 @@ func (a *AFR) Readv(ctx context.Context, fd *graph.FD, size uint32, offset int64
 // Getxattr implements graph.Fops.
 func (a *AFR) Getxattr(ctx context.Context, loc *graph.Loc, name string, xdata graph.Xdata) (graph.Xdata, graph.Xdata, error) {
 	type r struct{ v, x graph.Xdata }
-	v, err := read(a, locGFID(loc), IdxMetadata, func(i int) (r, error) {
+	v, err := read(ctx, a, locGFID(loc), IdxMetadata, func(i int) (r, error) {
 		p, q, err := a.kids[i].Getxattr(ctx, loc, name, xdata)
 		return r{p, q}, err
 	})
@@ -156,7 +156,7 @@ func (a *AFR) Getxattr(ctx context.Context, loc *graph.Loc, name string, xdata g
 // Fgetxattr implements graph.Fops.
 func (a *AFR) Fgetxattr(ctx context.Context, fd *graph.FD, name string, xdata graph.Xdata) (graph.Xdata, graph.Xdata, error) {
 	type r struct{ v, x graph.Xdata }
-	v, err := read(a, fdGFID(fd), IdxMetadata, func(i int) (r, error) {
+	v, err := read(ctx, a, fdGFID(fd), IdxMetadata, func(i int) (r, error) {
 		p, q, err := a.kids[i].Fgetxattr(ctx, fd, name, xdata)
 		return r{p, q}, err
 	})
@@ -172,7 +172,7 @@ func (a *AFR) Statfs(ctx context.Context, loc *graph.Loc, xdata graph.Xdata) (gr
 		s graph.Statvfs
 		x graph.Xdata
 	}
-	v, err := read(a, graph.GFID{}, IdxData, func(i int) (r, error) {
+	v, err := read(ctx, a, graph.GFID{}, IdxData, func(i int) (r, error) {
 		s, x, err := a.kids[i].Statfs(ctx, loc, xdata)
 		return r{s, x}, err
 	})
@@ -185,7 +185,7 @@ func (a *AFR) Seek(ctx context.Context, fd *graph.FD, offset int64, what graph.S
 		o int64
 		x graph.Xdata
 	}
-	v, err := read(a, fdGFID(fd), IdxData, func(i int) (r, error) {
+	v, err := read(ctx, a, fdGFID(fd), IdxData, func(i int) (r, error) {
 		o, x, err := a.kids[i].Seek(ctx, fd, offset, what, xdata)
 		return r{o, x}, err
 	})
@@ -194,7 +194,7 @@ func (a *AFR) Seek(ctx context.Context, fd *graph.FD, offset int64, what graph.S
 
 // Rchecksum implements graph.Fops.
 func (a *AFR) Rchecksum(ctx context.Context, fd *graph.FD, offset int64, length uint32, xdata graph.Xdata) (graph.RchecksumReply, error) {
-	return read(a, fdGFID(fd), IdxData, func(i int) (graph.RchecksumReply, error) { return a.kids[i].Rchecksum(ctx, fd, offset, length, xdata) })
+	return read(ctx, a, fdGFID(fd), IdxData, func(i int) (graph.RchecksumReply, error) { return a.kids[i].Rchecksum(ctx, fd, offset, length, xdata) })
 }
 
 // ---- open / dirs ----------------------------------------------------------------------------
@@ -229,7 +229,7 @@ func (a *AFR) readdir(ctx context.Context, fd *graph.FD, size uint32, offset uin
 		}
 	} else {
 		var err error
-		if i, err = a.readChild(fd.GFID, IdxEntry); err != nil {
+		if i, err = a.readChild(ctx, fd.GFID, IdxEntry); err != nil {
 			return nil, nil, err
 		}
 		fd.SetCtx(a, readdirChild{i})

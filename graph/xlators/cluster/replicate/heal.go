@@ -32,6 +32,7 @@ func isHealCtx(ctx context.Context) bool { v, _ := ctx.Value(healKey{}).(bool); 
 // changelog (pending[j] = this copy's counters against child j; dirty = its own counters).
 type copyInfo struct {
 	seq     uint64 // stateSeq when the inspection began
+	gen     uint64 // evGen when the inspection began
 	asked   bool
 	present bool
 	err     error
@@ -125,13 +126,13 @@ func (a *AFR) direction(t int, cs []copyInfo) verdict {
 
 // inspect looks gfid up on the children in set, changelogs included.
 func (a *AFR) inspect(ctx context.Context, set []bool, g graph.GFID) []copyInfo {
-	seq := stateSeq.Add(1)
+	seq, gen := stateSeq.Add(1), a.evGen.Load()
 	x := a.changelogRequest(nil)
 	rs := fan(set, func(i int) (graph.LookupReply, error) { return a.kids[i].Lookup(ctx, &graph.Loc{GFID: g}, x) })
 	cs := make([]copyInfo, len(rs))
 	for i, r := range rs {
 		cs[i] = a.copyOf(r.ok, r.v, r.err)
-		cs[i].seq = seq
+		cs[i].seq, cs[i].gen = seq, gen
 	}
 	return cs
 }

@@ -205,7 +205,7 @@ func HealFull(ctx context.Context, a *AFR) (HealSummary, error) {
 			return sum, graph.Errorf(unix.EINTR, "replicate %s: heal full: %v", a.Name(), ctx.Err())
 		}
 		a.healTree(ctx, d, &sum)
-		i, err := a.readChild(d, IdxEntry)
+		i, err := a.readChild(ctx, d, IdxEntry)
 		if err != nil {
 			i = a.firstUp()
 		}

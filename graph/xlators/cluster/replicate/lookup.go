@@ -75,6 +75,7 @@ func (a *AFR) inlineTypes(st *inodeState) healTypes {
 
 // lookupOnce looks loc up on every up child and analyses the changelogs.
 func (a *AFR) lookupOnce(ctx context.Context, loc *graph.Loc, xdata graph.Xdata) (graph.LookupReply, *inodeState, []copyInfo, error) {
+	gen := a.evGen.Load() // before the up set: an event in between makes the state stale, not wrong
 	up := a.upSet()
 	seq := stateSeq.Add(1)
 	x := a.changelogRequest(xdata)
@@ -85,7 +86,7 @@ func (a *AFR) lookupOnce(ctx context.Context, loc *graph.Loc, xdata graph.Xdata)
 	mismatch := false
 	for i, r := range rs {
 		cs[i] = a.copyOf(r.ok, r.v, r.err)
-		cs[i].seq = seq
+		cs[i].seq, cs[i].gen = seq, gen
 		if !r.ok {
 			continue
 		}
@@ -154,7 +155,7 @@ func (a *AFR) analyse(cs []copyInfo) *inodeState {
 	n := len(a.kids)
 	st := &inodeState{}
 	if len(cs) > 0 {
-		st.seq = cs[0].seq
+		st.seq, st.gen = cs[0].seq, cs[0].gen
 	}
 	for i := range cs {
 		if cs[i].present && cs[i].st.IsDir() {

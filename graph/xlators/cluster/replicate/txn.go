@@ -298,6 +298,12 @@ func txnRun[T any](ctx context.Context, a *AFR, typ int, loc, loc2 *graph.Loc, f
 	fan(success, func(i int) (graph.Xdata, error) {
 		return xop(context.WithoutCancel(ctx), i, a.changelogDict(typ, -1, not(success)))
 	})
+	if count(and(up, not(success))) > 0 {
+		// A copy that was up missed the change: reads must not trust the cached readable set.
+		a.invalidateState(locGFID(loc))
+		a.invalidateState(locGFID(loc2))
+		a.invalidateState(fdGFID(fd))
+	}
 	// Children that were staged but failed keep their dirty mark: they accuse themselves.
 	if a.qType != "none" && !a.quorumMet(success) {
 		return v, success, graph.Errorf(unix.EROFS, "replicate %s: succeeded on too few children for quorum", a.Name())
