@@ -18,6 +18,7 @@ import (
 	"io"
 	"net"
 	"net/http"
+	"slices"
 	"strconv"
 	"time"
 
@@ -101,15 +102,22 @@ type VolumeInfo struct {
 
 // ProcessStatus is one supervised process on a node.
 type ProcessStatus struct {
-	Kind     string `json:"kind"` // "brick" or "gateway"
-	Volume   string `json:"volume"`
-	Host     string `json:"host"`
-	Path     string `json:"path,omitempty"`
-	Port     int    `json:"port,omitempty"`
-	Pid      int    `json:"pid,omitempty"`
-	Online   bool   `json:"online"`
-	Restarts int    `json:"restarts"`
-	LastErr  string `json:"last_error,omitempty"`
+	Kind     string   `json:"kind"`              // "brick" or "gateway"
+	Volume   string   `json:"volume"`            // a gateway: the first volume it serves
+	Volumes  []string `json:"volumes,omitempty"` // a gateway: every volume it serves
+	Host     string   `json:"host"`
+	Path     string   `json:"path,omitempty"`
+	Port     int      `json:"port,omitempty"`
+	Pid      int      `json:"pid,omitempty"`
+	Online   bool     `json:"online"`
+	Restarts int      `json:"restarts"`
+	LastErr  string   `json:"last_error,omitempty"`
+}
+
+// Serves reports whether the process works for volume: a brick or self-heal daemon of it, or a
+// gateway that serves it among others.
+func (p ProcessStatus) Serves(volume string) bool {
+	return p.Volume == volume || slices.Contains(p.Volumes, volume)
 }
 
 // LocalStatus is what one node reports about its processes.

@@ -32,8 +32,8 @@ func (d *Daemon) gatewaySpec(st *store.State, started []string, p volgen.Params)
 	manifest := d.path("gateway", "volumes.json")
 	sp := spec{
 		key: "gateway", kind: "gateway", host: d.cfg.Advertise, port: d.cfg.NFSPort,
-		// The first served volume by name: what the volume status lists the gateway under.
 		volume:      served[0],
+		volumes:     served,
 		volfilePath: manifest,
 		checkAddr:   hostPort(d.cfg.Advertise, d.cfg.NFSPort),
 		logPath:     d.path("logs", "gateway.log"),

@@ -8,6 +8,7 @@ import (
 
 	"github.com/weftfs/weft/configs"
 	"github.com/weftfs/weft/gateway/server"
+	"github.com/weftfs/weft/membership/api"
 	"github.com/weftfs/weft/membership/store"
 	"github.com/weftfs/weft/membership/volgen"
 )
@@ -42,6 +43,11 @@ func TestGatewaySpecManifest(t *testing.T) {
 	}
 	if one.volfile == sp.volfile || len(sp.files) != 2 {
 		t.Fatalf("the manifest did not change with the volumes, or files %v", sp.files)
+	}
+	// The volume status of each served volume lists the gateway.
+	ps := api.ProcessStatus{Kind: "gateway", Volume: sp.volume, Volumes: sp.volumes}
+	if !ps.Serves("alpha") || !ps.Serves("beta") || ps.Serves("gamma") {
+		t.Fatalf("gateway status %+v: want alpha and beta, not gamma", ps)
 	}
 	if _, ok, _ := d.gatewaySpec(st, []string{"gamma"}, p); ok {
 		t.Fatal("a gateway for a volume with nfs.disable")

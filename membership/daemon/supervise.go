@@ -34,6 +34,7 @@ const (
 type spec struct {
 	key, kind    string
 	volume, path string
+	volumes      []string // a gateway: every volume it serves
 	host         string
 	port         int
 	volfilePath  string
@@ -431,7 +432,7 @@ func (s *supervisor) status() api.LocalStatus {
 	out := api.LocalStatus{PeerID: s.d.local.NodeID, Processes: []api.ProcessStatus{}}
 	for _, p := range ps {
 		p.mu.Lock()
-		st := api.ProcessStatus{Kind: p.spec.kind, Volume: p.spec.volume, Host: p.spec.host, Path: p.spec.path, Port: p.spec.port,
+		st := api.ProcessStatus{Kind: p.spec.kind, Volume: p.spec.volume, Volumes: p.spec.volumes, Host: p.spec.host, Path: p.spec.path, Port: p.spec.port,
 			Pid: p.pid, Restarts: p.restarts, LastErr: p.lastErr}
 		running := p.running
 		p.mu.Unlock()

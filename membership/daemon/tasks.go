@@ -591,7 +591,7 @@ func (d *Daemon) gatewayPids(ctx context.Context, volume string) map[string]int 
 	out := map[string]int{}
 	for _, ls := range d.localStatuses(ctx, st) {
 		for _, p := range ls.Processes {
-			if p.Kind == "gateway" && p.Volume == volume {
+			if p.Kind == "gateway" && p.Serves(volume) {
 				out[p.Host] = p.Pid
 			}
 		}
@@ -608,7 +608,7 @@ func (d *Daemon) waitGatewaysRestarted(ctx context.Context, volume string, befor
 		seen := map[string]bool{}
 		for _, ls := range d.localStatuses(ctx, st) {
 			for _, p := range ls.Processes {
-				if p.Kind == "gateway" && p.Volume == volume {
+				if p.Kind == "gateway" && p.Serves(volume) {
 					seen[p.Host] = true
 					if !p.Online || p.Pid == before[p.Host] {
 						done = false

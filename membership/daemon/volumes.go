@@ -380,7 +380,7 @@ func (d *Daemon) hStatus(ctx context.Context, r *http.Request, _ []byte) (any, e
 			if ls := locals[p.ID]; ls != nil {
 				for _, gp := range ls.Processes {
 					switch {
-					case gp.Kind == "gateway" && gp.Volume == n:
+					case gp.Kind == "gateway" && gp.Serves(n):
 						vs.Gateways = append(vs.Gateways, gp)
 					case gp.Kind == "shd" && gp.Volume == n:
 						vs.SelfHeal = append(vs.SelfHeal, gp)
