@@ -87,8 +87,13 @@ type DHT struct {
 	duChunks []uint32
 	duAt     time.Time
 
-	volCommit atomic.Uint32
+	// volCommit caches the volume commit hash (the root's trusted.glusterfs.dht.commithash):
+	// bit 32 set means the low 32 bits are known (0: the root has none). It is dropped by
+	// fix-layout and by layout errors, and refreshed by every lookup of the root.
+	volCommit atomic.Uint64
 }
+
+const volCommitKnown = 1 << 32
 
 const cacheLimit = 1 << 18
 
@@ -369,9 +374,19 @@ type dirResult struct {
 // lookupDir looks a directory up on every subvolume and merges the layout.
 func (d *DHT) lookupDir(ctx context.Context, loc *graph.Loc, xdata graph.Xdata) ([]dirResult, *Layout) {
 	lx := lookupXdata(xdata)
+	root := loc.GFID.IsRoot()
+	if root {
+		lx[XattrCommitHash] = nil // refreshes the cached volume commit hash for free
+	}
 	res := fanout(d.all(), func(i int) (graph.LookupReply, error) {
 		return d.subs[i].Lookup(ctx, loc, lx)
 	})
+	if root && res[0].err == nil && res[0].v.Stat.IsDir() {
+		d.noteRootCommitHash(res[0].v.Xdata)
+		if !xdata.Has(XattrCommitHash) && res[0].v.Xdata != nil {
+			delete(res[0].v.Xdata, XattrCommitHash)
+		}
+	}
 	out := make([]dirResult, len(res))
 	l := &Layout{Type: HashTypeDM}
 	first := true
@@ -388,6 +403,7 @@ func (d *DHT) lookupDir(ctx context.Context, loc *graph.Loc, xdata graph.Xdata) 
 				ch, typ, st, sp, err := DecodeRange(v)
 				if err != nil {
 					rg.Err = -1 // a corrupt range is rewritten by the heal
+					d.dropVolCommitHash()
 				} else {
 					rg.Start, rg.Stop, rg.CommitHash = st, sp, ch
 					if typ == HashTypeDMUser {
@@ -583,6 +599,7 @@ func (d *DHT) hashed(ctx context.Context, loc *graph.Loc) (int, *Layout, error) 
 	}
 	i := l.Search(d.hasher.Hash(loc.Name))
 	if i < 0 {
+		d.dropVolCommitHash()
 		return -1, l, graph.Errorf(unix.EIO, "distribute: %s: no subvolume holds hash %#x (layout has a hole)", loc, d.hasher.Hash(loc.Name))
 	}
 	return i, l, nil
@@ -651,22 +668,48 @@ func (d *DHT) isDir(g graph.GFID) bool {
 	return d.getLayout(g) != nil
 }
 
+// volCommitHash returns the volume commit hash (0 when the root has none), read from the root on
+// the first subvolume once and cached: it changes only when a rebalance commits, and the cache is
+// refreshed by root lookups and dropped by fix-layout and layout errors. A failed read (the first
+// subvolume down) is not cached.
 func (d *DHT) volCommitHash(ctx context.Context) uint32 {
-	if v := d.volCommit.Load(); v != 0 {
-		return v
+	if v := d.volCommit.Load(); v&volCommitKnown != 0 {
+		return uint32(v)
 	}
 	v, _, err := d.subs[0].Getxattr(ctx, graph.RootLoc(), XattrCommitHash, nil)
 	if err != nil {
+		if graph.Errno(err) == unix.ENODATA {
+			d.volCommit.Store(volCommitKnown)
+		}
 		return 0
 	}
-	s := string(trimNul(v[XattrCommitHash]))
-	n, err := strconv.ParseUint(s, 10, 32)
-	if err != nil {
+	n, ok := parseCommitHash(v[XattrCommitHash])
+	d.volCommit.Store(volCommitKnown | uint64(n))
+	if !ok {
 		return 0
 	}
-	d.volCommit.Store(uint32(n))
-	return uint32(n)
+	return n
 }
+
+// parseCommitHash decodes the root's commit hash xattr (a decimal string, NUL-terminated); a
+// malformed value counts as none.
+func parseCommitHash(b []byte) (uint32, bool) {
+	n, err := strconv.ParseUint(string(trimNul(b)), 10, 32)
+	if err != nil {
+		return 0, false
+	}
+	return uint32(n), true
+}
+
+// noteRootCommitHash refreshes the cached volume commit hash from a root lookup's reply on the
+// first subvolume (the xattr was asked for in its xdata; absent means the root has none).
+func (d *DHT) noteRootCommitHash(x graph.Xdata) {
+	n, _ := parseCommitHash(x[XattrCommitHash])
+	d.volCommit.Store(volCommitKnown | uint64(n))
+}
+
+// dropVolCommitHash forgets the cached volume commit hash: the next use reads it again.
+func (d *DHT) dropVolCommitHash() { d.volCommit.Store(0) }
 
 func trimNul(b []byte) []byte {
 	for len(b) > 0 && b[len(b)-1] == 0 {

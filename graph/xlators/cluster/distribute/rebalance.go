@@ -114,6 +114,7 @@ func (d *DHT) fixOne(ctx context.Context, dir, dl *graph.Loc, path string, st gr
 	if len(d.subs) == 1 {
 		return nil
 	}
+	d.dropVolCommitHash() // a layout change: a rebalance may commit a new hash
 	unlock, err := d.lock(ctx, d.subs[d.firstUp()], dl, graph.LockWrite)
 	if err != nil {
 		return err

@@ -1,0 +1,127 @@
+package distribute
+
+import (
+	"context"
+	"encoding/binary"
+	"fmt"
+	"strings"
+	"testing"
+
+	"golang.org/x/sys/unix"
+
+	"github.com/weftfs/weft/graph"
+	"github.com/weftfs/weft/graph/graphtest"
+)
+
+// newRecordedDHT is newDHT with a Recorder between distribute and its first subvolume.
+func newRecordedDHT(t *testing.T, n int, opts map[string]string) (*DHT, []graph.Xlator, *graphtest.Recorder) {
+	t.Helper()
+	var kids, leaves []graph.Xlator
+	var rec *graphtest.Recorder
+	for i := 0; i < n; i++ {
+		l, err := graph.Construct("storage/memory", fmt.Sprintf("weftdht-client-%d-mem", i), nil, nil)
+		if err != nil {
+			t.Fatal(err)
+		}
+		leaves = append(leaves, l)
+		if i == 0 {
+			rec = graphtest.NewRecorder("weftdht-client-0", l)
+			kids = append(kids, rec)
+		} else {
+			kids = append(kids, graphtest.NewRecorder(fmt.Sprintf("weftdht-client-%d", i), l))
+		}
+	}
+	top, err := graph.Construct(Type, "weftdht-dht", opts, nil, kids...)
+	if err != nil {
+		t.Fatal(err)
+	}
+	g, err := graph.NewGraph(top)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := g.Activate(context.Background()); err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(g.Fini)
+	for _, k := range kids {
+		top.Notify(context.Background(), graph.EventChildUp, k)
+	}
+	return top.(*DHT), leaves, rec
+}
+
+func commitHashReads(rec *graphtest.Recorder) int {
+	n := 0
+	for _, c := range rec.Calls() {
+		if c.Fop == graph.FopGetxattr && strings.Contains(c.Summary, XattrCommitHash) {
+			n++
+		}
+	}
+	return n
+}
+
+// The volume commit hash is read from the root once, not on every miss in a directory nor on
+// every mkdir while the root has none; fix-layout and a root lookup bring a new one in.
+func TestDHTVolCommitHashCached(t *testing.T) {
+	ctx := context.Background()
+	d, leaves, rec := newRecordedDHT(t, 3, map[string]string{"lookup-unhashed": "auto"})
+	if _, err := d.Lookup(ctx, graph.RootLoc(), nil); err != nil {
+		t.Fatal(err)
+	}
+	dir, err := d.Mkdir(ctx, &graph.Loc{Path: "/d", Name: "d", ParentGFID: graph.RootGFID}, 0o755, 0, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	rec.Reset()
+	for i := 0; i < 20; i++ {
+		name := fmt.Sprintf("missing-%d", i)
+		if _, err := d.Lookup(ctx, &graph.Loc{Path: "/d/" + name, Name: name, ParentGFID: dir.Stat.GFID}, nil); graph.Errno(err) != unix.ENOENT {
+			t.Fatalf("lookup %s: %v, want ENOENT", name, err)
+		}
+		sub := fmt.Sprintf("sub-%d", i)
+		if _, err := d.Mkdir(ctx, &graph.Loc{Path: "/d/" + sub, Name: sub, ParentGFID: dir.Stat.GFID}, 0o755, 0, nil); err != nil {
+			t.Fatal(err)
+		}
+	}
+	if n := commitHashReads(rec); n > 0 {
+		t.Errorf("20 misses and 20 mkdirs read the root's commit hash %d times, want 0 (cached since the root lookup)", n)
+	}
+
+	commitOf := func(g graph.GFID) uint32 {
+		t.Helper()
+		return binary.BigEndian.Uint32(rawLayout(t, leaves[0], g)[0:4])
+	}
+	setRoot := func(v string) {
+		t.Helper()
+		if _, err := leaves[0].Setxattr(ctx, graph.RootLoc(), graph.Xdata{XattrCommitHash: []byte(v + "\x00")}, 0, nil); err != nil {
+			t.Fatal(err)
+		}
+	}
+	// A commit hash set behind distribute's back is seen after fix-layout (which drops the cache).
+	setRoot("7")
+	if err := FixLayout(ctx, d, &graph.Loc{Path: "/d", Name: "d", ParentGFID: graph.RootGFID, GFID: dir.Stat.GFID}); err != nil {
+		t.Fatal(err)
+	}
+	e, err := d.Mkdir(ctx, &graph.Loc{Path: "/e", Name: "e", ParentGFID: graph.RootGFID}, 0o755, 0, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if c := commitOf(e.Stat.GFID); c != 7 {
+		t.Errorf("mkdir after fix-layout: commit hash %d, want the root's 7", c)
+	}
+	// And after a root lookup, without a getxattr of its own.
+	setRoot("9")
+	if _, err := d.Lookup(ctx, graph.RootLoc(), nil); err != nil {
+		t.Fatal(err)
+	}
+	rec.Reset()
+	f, err := d.Mkdir(ctx, &graph.Loc{Path: "/f", Name: "f", ParentGFID: graph.RootGFID}, 0o755, 0, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if c := commitOf(f.Stat.GFID); c != 9 {
+		t.Errorf("mkdir after a root lookup: commit hash %d, want the root's 9", c)
+	}
+	if n := commitHashReads(rec); n > 0 {
+		t.Errorf("mkdir after a root lookup read the commit hash %d times, want 0", n)
+	}
+}
