@@ -93,7 +93,7 @@ const (
 	connEvents  = unix.EPOLLIN | unix.EPOLLOUT | unix.EPOLLRDHUP | unix.EPOLLET
 	scratchSize = 64 << 10
 	directRead  = 16 << 10 // read fragment bodies at least this long straight into the record
-	readBudget  = 1 << 20  // bytes read from one connection before the loop serves others
+	readBudget  = 4 << 20  // bytes read from one connection before the loop serves others
 	maxIovecs   = 1024     // IOV_MAX
 )
 
