@@ -14,22 +14,19 @@ import (
 )
 
 // newRecordedDHT is newDHT with a Recorder between distribute and its first subvolume.
-func newRecordedDHT(t *testing.T, n int, opts map[string]string) (*DHT, []graph.Xlator, *graphtest.Recorder) {
+func newRecordedDHT(t *testing.T, n int, opts map[string]string) (*DHT, []graph.Xlator, []*graphtest.Recorder) {
 	t.Helper()
 	var kids, leaves []graph.Xlator
-	var rec *graphtest.Recorder
+	var recs []*graphtest.Recorder
 	for i := 0; i < n; i++ {
 		l, err := graph.Construct("storage/memory", fmt.Sprintf("weftdht-client-%d-mem", i), nil, nil)
 		if err != nil {
 			t.Fatal(err)
 		}
 		leaves = append(leaves, l)
-		if i == 0 {
-			rec = graphtest.NewRecorder("weftdht-client-0", l)
-			kids = append(kids, rec)
-		} else {
-			kids = append(kids, graphtest.NewRecorder(fmt.Sprintf("weftdht-client-%d", i), l))
-		}
+		rec := graphtest.NewRecorder(fmt.Sprintf("weftdht-client-%d", i), l)
+		recs = append(recs, rec)
+		kids = append(kids, rec)
 	}
 	top, err := graph.Construct(Type, "weftdht-dht", opts, nil, kids...)
 	if err != nil {
@@ -46,7 +43,7 @@ func newRecordedDHT(t *testing.T, n int, opts map[string]string) (*DHT, []graph.
 	for _, k := range kids {
 		top.Notify(context.Background(), graph.EventChildUp, k)
 	}
-	return top.(*DHT), leaves, rec
+	return top.(*DHT), leaves, recs
 }
 
 func commitHashReads(rec *graphtest.Recorder) int {
@@ -63,7 +60,8 @@ func commitHashReads(rec *graphtest.Recorder) int {
 // every mkdir while the root has none; fix-layout and a root lookup bring a new one in.
 func TestDHTVolCommitHashCached(t *testing.T) {
 	ctx := context.Background()
-	d, leaves, rec := newRecordedDHT(t, 3, map[string]string{"lookup-unhashed": "auto"})
+	d, leaves, recs := newRecordedDHT(t, 3, map[string]string{"lookup-unhashed": "auto"})
+	rec := recs[0]
 	if _, err := d.Lookup(ctx, graph.RootLoc(), nil); err != nil {
 		t.Fatal(err)
 	}
@@ -123,5 +121,49 @@ func TestDHTVolCommitHashCached(t *testing.T) {
 	}
 	if n := commitHashReads(rec); n > 0 {
 		t.Errorf("mkdir after a root lookup read the commit hash %d times, want 0", n)
+	}
+}
+
+// The cost of the duplicate check on create: none in a committed directory (one create on the
+// hashed subvolume, nothing else); one lookup per subvolume in one that is not (the root, laid
+// out by a heal; any directory after fix-layout).
+func TestDHTCreateCostByCommitState(t *testing.T) {
+	ctx := context.Background()
+	d, _, recs := newRecordedDHT(t, 3, nil)
+	if _, err := d.Lookup(ctx, graph.RootLoc(), nil); err != nil {
+		t.Fatal(err)
+	}
+	dir, err := d.Mkdir(ctx, &graph.Loc{Path: "/d", Name: "d", ParentGFID: graph.RootGFID}, 0o755, 0, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	count := func(parent graph.GFID, path, name string) map[graph.Fop]int {
+		t.Helper()
+		for _, r := range recs {
+			r.Reset()
+		}
+		fd := graph.NewFD(nil, graph.GFID{}, unix.O_RDWR)
+		defer fd.Unref()
+		if _, err := d.Create(ctx, &graph.Loc{Path: path, Name: name, ParentGFID: parent}, unix.O_RDWR|unix.O_CREAT, 0o644, 0, fd, nil); err != nil {
+			t.Fatalf("create %s: %v", path, err)
+		}
+		out := map[graph.Fop]int{}
+		for _, r := range recs {
+			for _, c := range r.Calls() {
+				out[c.Fop]++
+			}
+		}
+		return out
+	}
+	for i := 0; i < 5; i++ {
+		name := fmt.Sprintf("f%d", i)
+		got := count(dir.Stat.GFID, "/d/"+name, name)
+		if got[graph.FopCreate] != 1 || len(got) != 1 {
+			t.Errorf("create in a committed directory sent %v, want one create", got)
+		}
+		got = count(graph.RootGFID, "/"+name, name)
+		if got[graph.FopCreate] != 1 || got[graph.FopLookup] != 3 || len(got) != 2 {
+			t.Errorf("create in an uncommitted directory sent %v, want 3 lookups and one create", got)
+		}
 	}
 }

@@ -27,7 +27,11 @@
 // to it fail with ENOTCONN.
 //
 // Create makes new files only (exclusively, on the hashed subvolume); without O_EXCL an existing
-// name is opened where its data is, as Open does. Names starting with ".weft-dht-" are
+// name is opened where its data is, as Open does. Every fop that makes a name (create, mknod,
+// mkdir, symlink, link, rename's destination) first looks the name up on every subvolume when
+// the directory's layout is not committed (its commit hash is not the volume's: fix-layout ran
+// and files may still sit where they hashed before) — GlusterFS's lookup-optimize; in a
+// committed directory the hashed subvolume's answer is authoritative and create is one fop. Names starting with ".weft-dht-" are
 // distribute's own (rename's temporaries): hidden from readdir and lookup, refused to clients.
 //
 // The golden vectors in testdata/ were recorded from a real GlusterFS 10.3 volume (see the file

@@ -51,11 +51,59 @@ func (d *DHT) Lookup(ctx context.Context, loc *graph.Loc, xdata graph.Xdata) (gr
 	case unhashedOff:
 		return r, err
 	case unhashedAuto:
-		if pl != nil && d.optimize && pl.CommitHash != LayoutHashInvalid && pl.CommitHash == d.volCommitHash(ctx) {
+		if d.committed(ctx, pl) {
 			return r, err
 		}
 	}
 	return d.lookupEverywhere(ctx, loc, xdata, h)
+}
+
+// committed reports whether a miss on the hashed subvolume is authoritative in the directory
+// whose layout is pl (GlusterFS's lookup-optimize): its layout carries the volume's current
+// commit hash, so every name in it is on its hashed subvolume (or has a link file there). A
+// layout that fix-layout rewrote (LayoutHashInvalid) is not committed: names may still sit on
+// the subvolume that held their hash before. With one subvolume, or lookup-unhashed off, a
+// miss is taken as it comes.
+func (d *DHT) committed(ctx context.Context, pl *Layout) bool {
+	if len(d.subs) == 1 || d.unhashed == unhashedOff {
+		return true
+	}
+	return pl != nil && d.optimize && pl.CommitHash != LayoutHashInvalid && pl.CommitHash == d.volCommitHash(ctx)
+}
+
+// findBeforeCreate is the lookup a fop that makes the new name loc (hashed to subvolume h in
+// the layout pl) needs first: none in a committed directory (the exclusive create on h decides,
+// one fop); elsewhere the name is looked up on every subvolume, since its data may sit off its
+// hashed subvolume without a link file (after add-brick and fix-layout, before it is migrated;
+// after remove-brick's layout change), where a create on h would make a second file of the
+// same name. A name found away from h gets its link file there (lookupEverywhere), so the next
+// lookup is fast. found is false when the name exists nowhere (or the check was skipped).
+func (d *DHT) findBeforeCreate(ctx context.Context, loc *graph.Loc, h int, pl *Layout) (r graph.LookupReply, found bool, err error) {
+	if d.committed(ctx, pl) {
+		return r, false, nil
+	}
+	nl := &graph.Loc{Path: loc.Path, Name: loc.Name, ParentGFID: loc.ParentGFID}
+	r, err = d.lookupEverywhere(ctx, nl, nil, h)
+	switch {
+	case err == nil:
+		return r, true, nil
+	case graph.Errno(err) == unix.ENOENT:
+		return r, false, nil
+	default:
+		return r, false, err
+	}
+}
+
+// checkAbsent fails with EEXIST when the new name loc exists anywhere (see findBeforeCreate).
+func (d *DHT) checkAbsent(ctx context.Context, op string, loc *graph.Loc, h int, pl *Layout) error {
+	_, found, err := d.findBeforeCreate(ctx, loc, h, pl)
+	if err != nil {
+		return err
+	}
+	if found {
+		return graph.Errorf(unix.EEXIST, "distribute: %s %s: exists on another subvolume", op, loc)
+	}
+	return nil
 }
 
 // Names distribute uses for itself in a directory during a rename: a link file made under
@@ -239,6 +287,9 @@ func (d *DHT) createLinkfile(ctx context.Context, at, to int, loc *graph.Loc, g 
 // opens a file it found). The hashed subvolume's entry of an existing name may be a link file —
 // after a rename, or the destination of a migration in progress — and opening, truncating or
 // writing that would put data where the migration's copy overwrites it and no reader looks.
+// In a directory whose layout is not committed the name is first looked up everywhere
+// (findBeforeCreate): its data may be off its hashed subvolume with no link file there, and an
+// exclusive create on the hashed subvolume would succeed and make a second file of that name.
 func (d *DHT) Create(ctx context.Context, loc *graph.Loc, flags int, mode uint32, umask uint32, fd *graph.FD, xdata graph.Xdata) (graph.EntryReply, error) {
 	if loc == nil || fd == nil {
 		return graph.EntryReply{}, errNilArg
@@ -247,9 +298,23 @@ func (d *DHT) Create(ctx context.Context, loc *graph.Loc, flags int, mode uint32
 		return graph.EntryReply{}, err
 	}
 	for attempt := 0; ; attempt++ {
-		h, _, err := d.hashed(ctx, loc)
+		h, pl, err := d.hashed(ctx, loc)
 		if err != nil {
 			return graph.EntryReply{}, err
+		}
+		lr, found, err := d.findBeforeCreate(ctx, loc, h, pl)
+		if err != nil {
+			return graph.EntryReply{}, err
+		}
+		if found {
+			if flags&unix.O_EXCL != 0 {
+				return graph.EntryReply{}, graph.Errorf(unix.EEXIST, "distribute: create %s: exists", loc)
+			}
+			r, err := d.openFound(ctx, loc, lr, flags, fd, xdata)
+			if graph.Errno(err) == unix.ENOENT && attempt < 2 {
+				continue // removed since: create it after all
+			}
+			return r, err
 		}
 		_, x := gfidReq(xdata)
 		r, err := d.subs[h].Create(ctx, loc, flags|unix.O_EXCL, mode, umask, fd, x)
@@ -276,6 +341,13 @@ func (d *DHT) openExisting(ctx context.Context, loc *graph.Loc, flags int, fd *g
 	if err != nil {
 		return graph.EntryReply{}, err
 	}
+	return d.openFound(ctx, loc, lr, flags, fd, xdata)
+}
+
+// openFound opens, for a create without O_EXCL, the existing file at loc that a lookup answered
+// with lr: where its data is, following a migration as Open does.
+func (d *DHT) openFound(ctx context.Context, loc *graph.Loc, lr graph.LookupReply, flags int, fd *graph.FD, xdata graph.Xdata) (graph.EntryReply, error) {
+	nl := &graph.Loc{Path: loc.Path, Name: loc.Name, ParentGFID: loc.ParentGFID}
 	switch {
 	case lr.Stat.IsDir():
 		return graph.EntryReply{}, graph.Errorf(unix.EISDIR, "distribute: create %s: a directory", loc)
@@ -302,8 +374,11 @@ func (d *DHT) Mknod(ctx context.Context, loc *graph.Loc, mode uint32, rdev uint6
 	if err := checkNewName(loc); err != nil {
 		return graph.EntryReply{}, err
 	}
-	h, _, err := d.hashed(ctx, loc)
+	h, pl, err := d.hashed(ctx, loc)
 	if err != nil {
+		return graph.EntryReply{}, err
+	}
+	if err := d.checkAbsent(ctx, "mknod", loc, h, pl); err != nil {
 		return graph.EntryReply{}, err
 	}
 	_, x := gfidReq(xdata)
@@ -322,8 +397,11 @@ func (d *DHT) Symlink(ctx context.Context, target string, loc *graph.Loc, umask 
 	if err := checkNewName(loc); err != nil {
 		return graph.EntryReply{}, err
 	}
-	h, _, err := d.hashed(ctx, loc)
+	h, pl, err := d.hashed(ctx, loc)
 	if err != nil {
+		return graph.EntryReply{}, err
+	}
+	if err := d.checkAbsent(ctx, "symlink", loc, h, pl); err != nil {
 		return graph.EntryReply{}, err
 	}
 	_, x := gfidReq(xdata)
@@ -352,8 +430,11 @@ func (d *DHT) Link(ctx context.Context, oldLoc, newLoc *graph.Loc, xdata graph.X
 	if err != nil {
 		return graph.EntryReply{}, err
 	}
-	h, _, err := d.hashed(ctx, newLoc)
+	h, pl, err := d.hashed(ctx, newLoc)
 	if err != nil {
+		return graph.EntryReply{}, err
+	}
+	if err := d.checkAbsent(ctx, "link", newLoc, h, pl); err != nil {
 		return graph.EntryReply{}, err
 	}
 	r, err := d.subs[s].Link(ctx, oldLoc, newLoc, xdata)
@@ -378,8 +459,11 @@ func (d *DHT) Mkdir(ctx context.Context, loc *graph.Loc, mode uint32, umask uint
 	if err := checkNewName(loc); err != nil {
 		return graph.EntryReply{}, err
 	}
-	h, _, err := d.hashed(ctx, loc)
+	h, pl, err := d.hashed(ctx, loc)
 	if err != nil {
+		return graph.EntryReply{}, err
+	}
+	if err := d.checkAbsent(ctx, "mkdir", loc, h, pl); err != nil {
 		return graph.EntryReply{}, err
 	}
 	g, x := gfidReq(xdata)
