@@ -79,6 +79,8 @@ type AFR struct {
 	// goes down or comes up. A cached inodeState of an older generation is refreshed before a
 	// read child is chosen from it.
 	evGen atomic.Uint64
+	// healGen counts heals that repaired something (fix-open retries after one).
+	healGen atomic.Uint64
 
 	mu    sync.Mutex
 	state map[graph.GFID]*inodeState

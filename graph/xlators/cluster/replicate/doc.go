@@ -43,6 +43,14 @@
 // (afr_inode_refresh), so a returning child serves reads once it is in sync and never while it
 // still needs heal.
 //
+// # Open FDs across a child's absence (afr_fix_open)
+//
+// Replicate records per FD the children it is open on. An FD opened or created while a child
+// was down is opened there before its next transaction once the child is up and has the file
+// (a failed attempt is retried after the next event or heal), so later writes reach every copy;
+// until then fops through the FD leave that child out (reads, fsync, flush) and transactions
+// blame it.
+//
 // # Self-heal (afr-self-heal-*.c, afr-self-heald.c)
 //
 // HealFile heals one GFID under the AFR locks: metadata (mode, owner, xattrs), data (full: every

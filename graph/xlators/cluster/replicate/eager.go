@@ -346,6 +346,7 @@ func (a *AFR) eagerWrite(ctx context.Context, fd *graph.FD, data []byte, offset 
 	if a.qType != "none" && !a.quorumMet(up) {
 		return graph.WCCReply{}, graph.Errorf(unix.EROFS, "replicate %s: quorum not met", a.Name())
 	}
+	a.fixOpen(ctx, fd)
 	el, err := a.eagerEnter(ctx, fd)
 	if err != nil {
 		return graph.WCCReply{}, err
@@ -358,7 +359,7 @@ func (a *AFR) eagerWrite(ctx context.Context, fd *graph.FD, data []byte, offset 
 	}
 	defer ungate()
 	a.emu.Lock()
-	staged := and(el.dirtied, a.upSet())
+	staged := and(and(el.dirtied, a.upSet()), a.fdOpenSet(fd))
 	a.emu.Unlock()
 	v, success, err := runOp(a, IdxData, staged, func(i int) (graph.WCCReply, error) {
 		return a.kids[i].Writev(ctx, fd, data, offset, flags, xdata)

@@ -39,8 +39,20 @@ func notServing(err error) bool {
 // read runs a read fop on the read child of g, failing over to the next readable child when
 // one cannot serve it (down, or the fd is not open there).
 func read[T any](ctx context.Context, a *AFR, g graph.GFID, typ int, op func(i int) (T, error)) (T, error) {
+	return readFD(ctx, a, nil, g, typ, op)
+}
+
+// readFD is read through fd: children fd is not open on are not asked.
+func readFD[T any](ctx context.Context, a *AFR, fd *graph.FD, g graph.GFID, typ int, op func(i int) (T, error)) (T, error) {
 	var zero T
 	tried := map[int]bool{}
+	if fd != nil {
+		for i, o := range a.fdOpenSet(fd) {
+			if !o {
+				tried[i] = true
+			}
+		}
+	}
 	var last error
 	for k := 0; k < len(a.kids); k++ {
 		i, err := a.readChildExcept(ctx, g, typ, tried)
@@ -101,7 +113,7 @@ func (a *AFR) Fstat(ctx context.Context, fd *graph.FD, xdata graph.Xdata) (graph
 		s graph.Iatt
 		x graph.Xdata
 	}
-	v, err := read(ctx, a, fdGFID(fd), IdxMetadata, func(i int) (r, error) {
+	v, err := readFD(ctx, a, fd, fdGFID(fd), IdxMetadata, func(i int) (r, error) {
 		s, x, err := a.kids[i].Fstat(ctx, fd, xdata)
 		return r{s, x}, err
 	})
@@ -130,7 +142,7 @@ func (a *AFR) Readlink(ctx context.Context, loc *graph.Loc, size uint32, xdata g
 // Readv implements graph.Fops (from one readable data copy). The reply, with its Release, is
 // the child's; a failed read's buffer is handed back before the next child is tried.
 func (a *AFR) Readv(ctx context.Context, fd *graph.FD, size uint32, offset int64, flags uint32, xdata graph.Xdata) (graph.ReadReply, error) {
-	return read(ctx, a, fdGFID(fd), IdxData, func(i int) (graph.ReadReply, error) {
+	return readFD(ctx, a, fd, fdGFID(fd), IdxData, func(i int) (graph.ReadReply, error) {
 		r, err := a.kids[i].Readv(ctx, fd, size, offset, flags, xdata)
 		if err != nil {
 			r.Done()
@@ -156,7 +168,7 @@ func (a *AFR) Getxattr(ctx context.Context, loc *graph.Loc, name string, xdata g
 // Fgetxattr implements graph.Fops.
 func (a *AFR) Fgetxattr(ctx context.Context, fd *graph.FD, name string, xdata graph.Xdata) (graph.Xdata, graph.Xdata, error) {
 	type r struct{ v, x graph.Xdata }
-	v, err := read(ctx, a, fdGFID(fd), IdxMetadata, func(i int) (r, error) {
+	v, err := readFD(ctx, a, fd, fdGFID(fd), IdxMetadata, func(i int) (r, error) {
 		p, q, err := a.kids[i].Fgetxattr(ctx, fd, name, xdata)
 		return r{p, q}, err
 	})
@@ -185,7 +197,7 @@ func (a *AFR) Seek(ctx context.Context, fd *graph.FD, offset int64, what graph.S
 		o int64
 		x graph.Xdata
 	}
-	v, err := read(ctx, a, fdGFID(fd), IdxData, func(i int) (r, error) {
+	v, err := readFD(ctx, a, fd, fdGFID(fd), IdxData, func(i int) (r, error) {
 		o, x, err := a.kids[i].Seek(ctx, fd, offset, what, xdata)
 		return r{o, x}, err
 	})
@@ -194,7 +206,7 @@ func (a *AFR) Seek(ctx context.Context, fd *graph.FD, offset int64, what graph.S
 
 // Rchecksum implements graph.Fops.
 func (a *AFR) Rchecksum(ctx context.Context, fd *graph.FD, offset int64, length uint32, xdata graph.Xdata) (graph.RchecksumReply, error) {
-	return read(ctx, a, fdGFID(fd), IdxData, func(i int) (graph.RchecksumReply, error) { return a.kids[i].Rchecksum(ctx, fd, offset, length, xdata) })
+	return readFD(ctx, a, fd, fdGFID(fd), IdxData, func(i int) (graph.RchecksumReply, error) { return a.kids[i].Rchecksum(ctx, fd, offset, length, xdata) })
 }
 
 // ---- open / dirs ----------------------------------------------------------------------------
@@ -207,7 +219,16 @@ func (a *AFR) Open(ctx context.Context, loc *graph.Loc, flags int, fd *graph.FD,
 		}
 		flags &^= unix.O_TRUNC
 	}
-	return onAll(a, func(i int) (graph.Xdata, error) { return a.kids[i].Open(ctx, loc, flags, fd, xdata) })
+	if fd == nil {
+		return nil, errNilArg
+	}
+	return onAll(a, func(i int) (graph.Xdata, error) {
+		x, err := a.kids[i].Open(ctx, loc, flags, fd, xdata)
+		if err == nil {
+			a.noteOpened(fd, flags, i)
+		}
+		return x, err
+	})
 }
 
 // Opendir implements graph.Fops on every up child.
@@ -261,7 +282,18 @@ func (a *AFR) Flush(ctx context.Context, fd *graph.FD, xdata graph.Xdata) (graph
 	if err := a.eagerFlushCtx(ctx, fdGFID(fd)); err != nil {
 		return nil, err
 	}
-	return onAll(a, func(i int) (graph.Xdata, error) { return a.kids[i].Flush(ctx, fd, xdata) })
+	rs := fan(and(a.upSet(), a.fdOpenSet(fd)), func(i int) (graph.Xdata, error) { return a.kids[i].Flush(ctx, fd, xdata) })
+	for _, r := range rs {
+		if r.ok && r.err == nil {
+			return r.v, nil
+		}
+	}
+	for _, r := range rs {
+		if r.ok {
+			return nil, r.err
+		}
+	}
+	return nil, errDown("flush")
 }
 
 // Fsync implements graph.Fops: on every up child; it returns when all have synced. A child the
@@ -269,7 +301,7 @@ func (a *AFR) Flush(ctx context.Context, fd *graph.FD, xdata graph.Xdata) (graph
 // skipped: it missed the writes and is blamed for them, it has nothing of this fd to sync.
 func (a *AFR) Fsync(ctx context.Context, fd *graph.FD, datasync bool, xdata graph.Xdata) (graph.WCCReply, error) {
 	defer func() { _ = a.eagerFlushCtx(ctx, fdGFID(fd)) }()
-	rs := fan(a.upSet(), func(i int) (graph.WCCReply, error) { return a.kids[i].Fsync(ctx, fd, datasync, xdata) })
+	rs := fan(and(a.upSet(), a.fdOpenSet(fd)), func(i int) (graph.WCCReply, error) { return a.kids[i].Fsync(ctx, fd, datasync, xdata) })
 	for _, r := range rs {
 		if r.ok && r.err != nil && !notServing(r.err) {
 			return graph.WCCReply{}, r.err
@@ -453,7 +485,11 @@ func (a *AFR) Create(ctx context.Context, loc *graph.Loc, flags int, mode uint32
 	}
 	x := withGFID(xdata)
 	return entryTxn(ctx, a, loc.ParentGFID, loc.Name, true, entryGFID, func(i int) (graph.EntryReply, error) {
-		return a.kids[i].Create(ctx, loc, flags, mode, umask, fd, x)
+		r, err := a.kids[i].Create(ctx, loc, flags, mode, umask, fd, x)
+		if err == nil {
+			a.noteOpened(fd, flags, i)
+		}
+		return r, err
 	})
 }
 

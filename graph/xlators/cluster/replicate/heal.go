@@ -220,6 +220,7 @@ func (a *AFR) healGFID(ctx context.Context, g graph.GFID, types healTypes) (Heal
 		note(a.healEntries(ctx, g, &res))
 	}
 	if len(res.Healed) > 0 {
+		a.healGen.Add(1)
 		a.refreshState(g, a.inspect(ctx, a.upSet(), g))
 	}
 	if firstErr == nil && len(res.SplitBrain) > 0 {

@@ -248,6 +248,9 @@ func txnRun[T any](ctx context.Context, a *AFR, typ int, loc, loc2 *graph.Loc, f
 			return zero, nil, err
 		}
 	}
+	if fd != nil {
+		a.fixOpen(ctx, fd)
+	}
 	locked := up
 	if typ != IdxEntry {
 		owner := newOwner()
@@ -286,6 +289,9 @@ func txnRun[T any](ctx context.Context, a *AFR, typ int, loc, loc2 *graph.Loc, f
 			preErr = errDown("transaction")
 		}
 		return zero, nil, preErr
+	}
+	if fd != nil {
+		staged = and(staged, a.fdOpenSet(fd)) // not open there: left out, and so blamed
 	}
 	v, success, err := runOp(a, typ, staged, op)
 	if count(success) == 0 {
