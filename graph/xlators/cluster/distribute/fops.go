@@ -168,6 +168,7 @@ func (d *DHT) lookupEverywhere(ctx context.Context, loc *graph.Loc, xdata graph.
 		}
 	}
 	if data < 0 {
+		d.removeStaleLinkfile(ctx, loc, res, h)
 		return graph.LookupReply{}, graph.Errorf(unix.ENOENT, "distribute: lookup %s", loc)
 	}
 	r := res[data].v
@@ -180,6 +181,55 @@ func (d *DHT) lookupEverywhere(ctx context.Context, loc *graph.Loc, xdata graph.
 	stripInternal(r.Xdata)
 	stripPhase(&r.Stat)
 	return r, nil
+}
+
+// removeStaleLinkfile removes the link file of loc on its hashed subvolume h when no subvolume
+// has the file's data (dht_lookup_everywhere_done unlinking a stale linkto): the data file was
+// removed while h was down, or a migration or rename crashed half-way. Such a link file would
+// make every create of the name fail with EEXIST. It is removed only when every subvolume
+// answered the search (a subvolume down may hold the data) and the subvolume it points at is
+// known, and only after checking again, under the name's entry lock in dht.entry.sync (the lock
+// rename takes to put a link file in place), that h still has the same link file and its target
+// still lacks the name. Our bricks have no conditional unlink (GlusterFS sends
+// DHT_SKIP_NON_LINKTO_UNLINK); the lock and the second look stand in for it.
+func (d *DHT) removeStaleLinkfile(ctx context.Context, loc *graph.Loc, res []result[graph.LookupReply], h int) {
+	if h < 0 || h >= len(res) || res[h].err != nil || !isLinkfile(&res[h].v.Stat, res[h].v.Xdata) {
+		return
+	}
+	for _, r := range res {
+		if r.err != nil && graph.Errno(r.err) != unix.ENOENT {
+			return
+		}
+	}
+	g := res[h].v.Stat.GFID
+	t := d.subvolIndex(DecodeLinkto(res[h].v.Xdata[XattrLinkto]))
+	if t < 0 || t == h {
+		return
+	}
+	nl := &graph.Loc{Path: loc.Path, Name: loc.Name, ParentGFID: loc.ParentGFID}
+	pl := &graph.Loc{GFID: loc.ParentGFID}
+	locked := false
+	if _, err := d.subs[h].Entrylk(ctx, EntrySyncDomain, pl, loc.Name, graph.EntrylkLock, graph.EntrylkWrlck, nil); err == nil {
+		locked = true
+	} else if e := graph.Errno(err); e != unix.ENOSYS && e != unix.EOPNOTSUPP {
+		return
+	}
+	if locked {
+		defer func() {
+			_, _ = d.subs[h].Entrylk(context.WithoutCancel(ctx), EntrySyncDomain, pl, loc.Name, graph.EntrylkUnlock, graph.EntrylkWrlck, nil)
+		}()
+	}
+	again, err := d.subs[h].Lookup(ctx, nl, graph.Xdata{XattrLinkto: nil})
+	if err != nil || again.Stat.GFID != g || !isLinkfile(&again.Stat, again.Xdata) ||
+		d.subvolIndex(DecodeLinkto(again.Xdata[XattrLinkto])) != t {
+		return
+	}
+	if _, err := d.subs[t].Lookup(ctx, nl, nil); graph.Errno(err) != unix.ENOENT {
+		return
+	}
+	if _, err := d.subs[h].Unlink(ctx, nl, 0, nil); err == nil {
+		d.forget(g)
+	}
 }
 
 func (d *DHT) lookupDirAll(ctx context.Context, loc *graph.Loc, xdata graph.Xdata) (graph.LookupReply, error) {
@@ -323,7 +373,13 @@ func (d *DHT) Create(ctx context.Context, loc *graph.Loc, flags int, mode uint32
 			d.bindFD(fd, h, r.Stat.GFID)
 			return r, nil
 		}
-		if graph.Errno(err) != unix.EEXIST || flags&unix.O_EXCL != 0 {
+		if graph.Errno(err) != unix.EEXIST {
+			return r, err
+		}
+		if flags&unix.O_EXCL != 0 {
+			if attempt < 2 && d.onlyStaleLink(ctx, loc) {
+				continue // the name was a stale link file, now removed
+			}
 			return r, err
 		}
 		r, err = d.openExisting(ctx, loc, flags, fd, xdata)
@@ -332,6 +388,13 @@ func (d *DHT) Create(ctx context.Context, loc *graph.Loc, flags int, mode uint32
 		}
 		return r, err
 	}
+}
+
+// onlyStaleLink reports, after an exclusive create of loc failed with EEXIST, whether the name
+// does not exist after all: the entry was a stale link file, which the lookup removed.
+func (d *DHT) onlyStaleLink(ctx context.Context, loc *graph.Loc) bool {
+	_, err := d.Lookup(ctx, &graph.Loc{Path: loc.Path, Name: loc.Name, ParentGFID: loc.ParentGFID}, nil)
+	return graph.Errno(err) == unix.ENOENT
 }
 
 // openExisting opens the existing file at loc for a create without O_EXCL.
@@ -383,6 +446,9 @@ func (d *DHT) Mknod(ctx context.Context, loc *graph.Loc, mode uint32, rdev uint6
 	}
 	_, x := gfidReq(xdata)
 	r, err := d.subs[h].Mknod(ctx, loc, mode, rdev, umask, x)
+	if graph.Errno(err) == unix.EEXIST && d.onlyStaleLink(ctx, loc) {
+		r, err = d.subs[h].Mknod(ctx, loc, mode, rdev, umask, x)
+	}
 	if err == nil {
 		d.setCached(r.Stat.GFID, h)
 	}
@@ -406,6 +472,9 @@ func (d *DHT) Symlink(ctx context.Context, target string, loc *graph.Loc, umask 
 	}
 	_, x := gfidReq(xdata)
 	r, err := d.subs[h].Symlink(ctx, target, loc, umask, x)
+	if graph.Errno(err) == unix.EEXIST && d.onlyStaleLink(ctx, loc) {
+		r, err = d.subs[h].Symlink(ctx, target, loc, umask, x)
+	}
 	if err == nil {
 		d.setCached(r.Stat.GFID, h)
 	}
@@ -468,6 +537,9 @@ func (d *DHT) Mkdir(ctx context.Context, loc *graph.Loc, mode uint32, umask uint
 	}
 	g, x := gfidReq(xdata)
 	r, err := d.subs[h].Mkdir(ctx, loc, mode, umask, x)
+	if graph.Errno(err) == unix.EEXIST && d.onlyStaleLink(ctx, loc) {
+		r, err = d.subs[h].Mkdir(ctx, loc, mode, umask, x)
+	}
 	if err != nil {
 		return r, err
 	}
