@@ -58,6 +58,10 @@
 // inodelk on the special range [LLONG_MAX-1, EOF] moves to the domain "<volume>:metadata" as
 // GlusterFS does for AFR's metadata locks.
 //
+// Both are served by one mechanism (lockDomain in domain.go, generic over the lock record):
+// the queue, the grant order, unlock, cancellation, client release and revocation are the same
+// code; only what conflicts and what an unlock matches differ.
+//
 // They are fair: a new request that conflicts with an earlier blocked one waits behind it,
 // unless its owner already holds or awaits a lock in the domain (so nested locks do not
 // deadlock on their own queue position); when locks go, blocked requests are granted in arrival

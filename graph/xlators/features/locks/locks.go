@@ -149,52 +149,12 @@ func (x *Locks) dropLocked(p *pinode, sel func(owner) bool, err error) int {
 	n := p.posixDropLocked(func(l *plock) bool { return sel(l.owner) }, func(w *pwaiter) bool { return sel(w.req.owner) }, err)
 	now := x.now()
 	for _, d := range p.idoms {
-		kept := d.granted[:0]
-		for _, l := range d.granted {
-			if sel(l.owner) {
-				n++
-				continue
-			}
-			kept = append(kept, l)
-		}
-		clear(d.granted[len(kept):])
-		d.granted = kept
-		q := d.blocked[:0]
-		for _, w := range d.blocked {
-			if sel(w.req.owner) {
-				w.finishLocked(err)
-				continue
-			}
-			q = append(q, w)
-		}
-		clear(d.blocked[len(q):])
-		d.blocked = q
-		d.grantLocked(now)
-		p.itidyLocked(d)
+		n += d.dropLocked(sel, err, now)
+		p.idoms.tidyLocked(d)
 	}
 	for _, d := range p.edoms {
-		kept := d.granted[:0]
-		for _, l := range d.granted {
-			if sel(l.owner) {
-				n++
-				continue
-			}
-			kept = append(kept, l)
-		}
-		clear(d.granted[len(kept):])
-		d.granted = kept
-		q := d.blocked[:0]
-		for _, w := range d.blocked {
-			if sel(w.req.owner) {
-				w.finishLocked(err)
-				continue
-			}
-			q = append(q, w)
-		}
-		clear(d.blocked[len(q):])
-		d.blocked = q
-		d.grantLocked(now)
-		p.etidyLocked(d)
+		n += d.dropLocked(sel, err, now)
+		p.edoms.tidyLocked(d)
 	}
 	return n
 }
@@ -517,49 +477,13 @@ func (x *Locks) inodelk(ctx context.Context, volume string, gfid graph.GFID, cmd
 	dom := inodelkDomain(volume, lock)
 	req := &ilock{owner: own, typ: lock.Type, start: start, end: end, pid: pid}
 
-	p := x.tab.get(gfid)
-	defer x.tab.put(p)
-	p.mu.Lock()
-	if p.closed {
-		p.mu.Unlock()
-		return errClosed(gfid)
-	}
-	now := x.now()
-	if req.typ == graph.LockUnlock {
-		d := p.idoms[dom]
-		if d == nil || !d.unlockLocked(req) {
-			p.mu.Unlock()
+	return run(ctx, x, domainRequest[*ilock]{
+		gfid: gfid, doms: func(p *pinode) *domains[*ilock] { return &p.idoms }, domain: dom, req: req,
+		unlock: req.typ == graph.LockUnlock, blocking: cmd == graph.SetLkW, same: sameRange,
+		kind: "inodelk", what: "inodelk " + typeName(req.typ),
+		noLock: func() error {
 			return graph.Errorf(unix.EINVAL, "locks: inodelk unlock on %s in domain %q: %s holds no lock on exactly that range", gfid, dom, own)
-		}
-		d.grantLocked(now)
-		p.itidyLocked(d)
-		p.mu.Unlock()
-		return nil
-	}
-	d := p.idomain(dom)
-	x.revokeInodelksLocked(p, d, req, now)
-	ok, why := d.grantable(req, d.blocked)
-	if ok {
-		req.granted = now
-		d.granted = append(d.granted, req)
-		p.mu.Unlock()
-		return nil
-	}
-	if cmd == graph.SetLk {
-		p.itidyLocked(d)
-		p.mu.Unlock()
-		return errAgain(fmt.Sprintf("inodelk %s in domain %q", typeName(req.typ), dom), gfid, why)
-	}
-	w := &iwaiter{waiter: newWaiter(now), req: req}
-	d.blocked = append(d.blocked, w)
-	p.mu.Unlock()
-	return block(ctx, p, &w.waiter, fmt.Sprintf("inodelk in domain %q", dom), func() bool {
-		if !d.dequeueLocked(w) {
-			return false
-		}
-		d.grantLocked(x.now()) // the request may have held back later ones
-		p.itidyLocked(d)
-		return true
+		},
 	})
 }
 
@@ -608,117 +532,25 @@ func (x *Locks) entrylk(ctx context.Context, volume string, gfid graph.GFID, bas
 	own, creds := ownerOf(ctx, nil)
 	req := &elock{owner: own, name: basename, typ: typ, pid: creds.Pid}
 
-	p := x.tab.get(gfid)
-	defer x.tab.put(p)
-	p.mu.Lock()
-	if p.closed {
-		p.mu.Unlock()
-		return errClosed(gfid)
-	}
-	now := x.now()
-	if cmd == graph.EntrylkUnlock {
-		d := p.edoms[volume]
-		if d == nil || !d.unlockLocked(req) {
-			p.mu.Unlock()
+	return run(ctx, x, domainRequest[*elock]{
+		gfid: gfid, doms: func(p *pinode) *domains[*elock] { return &p.edoms }, domain: volume, req: req,
+		unlock: cmd == graph.EntrylkUnlock, blocking: cmd == graph.EntrylkLock, same: sameEntry,
+		kind: "entrylk", what: "entrylk",
+		noLock: func() error {
 			return graph.Errorf(unix.EINVAL, "locks: entrylk unlock on %s in domain %q: %s holds no such lock on %q", gfid, volume, own, basename)
-		}
-		d.grantLocked(now)
-		p.etidyLocked(d)
-		p.mu.Unlock()
-		return nil
-	}
-	d := p.edomain(volume)
-	x.revokeEntrylksLocked(p, d, req, now)
-	ok, why := d.grantable(req, d.blocked)
-	if ok {
-		req.granted = now
-		d.granted = append(d.granted, req)
-		p.mu.Unlock()
-		return nil
-	}
-	if cmd == graph.EntrylkLockNB {
-		p.etidyLocked(d)
-		p.mu.Unlock()
-		return errAgain(fmt.Sprintf("entrylk in domain %q", volume), gfid, why)
-	}
-	w := &ewaiter{waiter: newWaiter(now), req: req}
-	d.blocked = append(d.blocked, w)
-	p.mu.Unlock()
-	return block(ctx, p, &w.waiter, fmt.Sprintf("entrylk in domain %q", volume), func() bool {
-		if !d.dequeueLocked(w) {
-			return false
-		}
-		d.grantLocked(x.now())
-		p.etidyLocked(d)
-		return true
+		},
 	})
 }
 
-// revokeInodelksLocked implements revocation-secs for inodelks (GlusterFS
-// __inodelk_prune_stale): when req conflicts with a granted lock older than the limit, every
-// granted lock of the domain is revoked (and, with revocation-clear-all, every blocked request
-// fails with EAGAIN), then the blocked requests are granted in order.
-func (x *Locks) revokeInodelksLocked(p *pinode, d *idom, req *ilock, now time.Time) {
-	limit := time.Duration(x.revocation.Load())
-	if limit <= 0 {
-		return
+// revokeLocked applies revocation-secs to a new request in domain d of p (inodelk or entrylk):
+// see lockDomain.revokeLocked; POSIX locks are never revoked.
+func revokeLocked[L domainLock[L]](x *Locks, p *pinode, d *lockDomain[L], req L, what string, now time.Time) {
+	err := graph.Errorf(unix.EAGAIN, "locks: %s revoked (revocation-secs)", what)
+	age, g, b, ok := d.revokeLocked(req, now, time.Duration(x.revocation.Load()), x.revokeAll.Load(), err)
+	if ok {
+		x.Logger().Warn("lock revocation: "+what+"s revoked", zap.Stringer("gfid", p.gfid), zap.String("domain", d.name),
+			zap.Duration("age", age), zap.Int("granted", g), zap.Int("blocked", b))
 	}
-	var stale *ilock
-	for _, l := range d.granted {
-		if l.conflicts(req) && now.Sub(l.granted) > limit {
-			stale = l
-			break
-		}
-	}
-	if stale == nil {
-		return
-	}
-	gcount, bcount := len(d.granted), 0
-	clear(d.granted)
-	d.granted = d.granted[:0]
-	if x.revokeAll.Load() {
-		err := graph.Errorf(unix.EAGAIN, "locks: inodelk revoked (revocation-secs)")
-		for _, w := range d.blocked {
-			w.finishLocked(err)
-		}
-		bcount = len(d.blocked)
-		d.blocked = nil
-	}
-	d.grantLocked(now)
-	x.Logger().Warn("lock revocation: inodelks revoked", zap.Stringer("gfid", p.gfid), zap.String("domain", d.name),
-		zap.Duration("age", now.Sub(stale.granted)), zap.Int("granted", gcount), zap.Int("blocked", bcount))
-}
-
-// revokeEntrylksLocked is revokeInodelksLocked for entry locks.
-func (x *Locks) revokeEntrylksLocked(p *pinode, d *edom, req *elock, now time.Time) {
-	limit := time.Duration(x.revocation.Load())
-	if limit <= 0 {
-		return
-	}
-	var stale *elock
-	for _, l := range d.granted {
-		if l.conflicts(req) && now.Sub(l.granted) > limit {
-			stale = l
-			break
-		}
-	}
-	if stale == nil {
-		return
-	}
-	gcount, bcount := len(d.granted), 0
-	clear(d.granted)
-	d.granted = d.granted[:0]
-	if x.revokeAll.Load() {
-		err := graph.Errorf(unix.EAGAIN, "locks: entrylk revoked (revocation-secs)")
-		for _, w := range d.blocked {
-			w.finishLocked(err)
-		}
-		bcount = len(d.blocked)
-		d.blocked = nil
-	}
-	d.grantLocked(now)
-	x.Logger().Warn("lock revocation: entrylks revoked", zap.Stringer("gfid", p.gfid), zap.String("domain", d.name),
-		zap.Duration("age", now.Sub(stale.granted)), zap.Int("granted", gcount), zap.Int("blocked", bcount))
 }
 
 func flockFields(l *graph.Flock) []zap.Field {

@@ -49,11 +49,11 @@ type pinode struct {
 	refs int // protected by table.mu
 
 	mu     sync.Mutex
-	posix  []*plock         // granted POSIX locks in grant order; one owner's pieces never overlap
-	pwait  []*pwaiter       // blocked SETLKW requests, in arrival order
-	idoms  map[string]*idom // inodelk domains with granted or blocked locks
-	edoms  map[string]*edom // entrylk domains with granted or blocked locks
-	closed bool             // the translator was torn down: no new locks
+	posix  []*plock        // granted POSIX locks in grant order; one owner's pieces never overlap
+	pwait  []*pwaiter      // blocked SETLKW requests, in arrival order
+	idoms  domains[*ilock] // inodelk domains with granted or blocked locks
+	edoms  domains[*elock] // entrylk domains with granted or blocked locks
+	closed bool            // the translator was torn down: no new locks
 }
 
 func (p *pinode) emptyLocked() bool {
