@@ -42,6 +42,9 @@
 //
 // A reply other than SUCCESS is an *Error (which unwraps to an errno); a broken connection
 // fails every pending call with an error wrapping unix.ENOTCONN, and Done/Err report it.
+// Conn.DoPooled returns the reply's record buffer with the results, for the caller to release
+// once it is done with them (protocol/client hands READ data up this way, to
+// graph.ReadReply.Release).
 //
 // # Transports
 //
@@ -53,8 +56,11 @@
 // client of the process and wait through the Go runtime's poller (the epoll fd is registered
 // with it), so they never hold a thread in epoll_wait. Clients use the same transport as
 // servers: Dial connects with net.Dialer (name resolution, ctx) and hands a duplicate of the
-// socket to an event loop. A sender that knows other calls are in flight on its connection
-// yields once before writev, so concurrent replies and calls leave in one system call.
+// socket to an event loop. A sender of at most 64 KiB that knows other calls are in flight on
+// its connection yields once before writev, so concurrent replies and calls leave in one
+// system call. Sockets are registered once for input and output (edge-triggered); when one is
+// full, its output resumes on a goroutine started at the next EPOLLOUT edge, never on the
+// loop, and a loop reads at most 4 MiB from one connection before serving the others.
 //
 // Back-pressure: a connection has at most MaxInFlight calls read but not answered; at the
 // limit the transport stops reading that connection (the peer's TCP window closes) until a
