@@ -56,6 +56,8 @@ func init() {
 			{Key: "use-readdirp", Type: graph.OptBool, Default: "on", Description: "accepted for volfile compatibility"},
 			{Key: "migrate-chunk-pause", Type: graph.OptDuration, Default: "0", Min: 0, Max: 60,
 				Description: "pause between the chunks a file migration copies (rebalance throttle; 0: none)"},
+			{Key: "rename-leftover-age", Type: graph.OptDuration, Default: "600", Min: 1, Max: 7 * 24 * 3600,
+				Description: "fix-layout and rebalance remove rename's temporary names (.weft-dht-rename-*) older than this: leftovers of an interrupted rename"},
 		},
 	})
 }
@@ -73,6 +75,9 @@ type DHT struct {
 	byGFID   bool
 	spread   int
 	pause    time.Duration
+	// leftoverAge is how old a rename's temporary name must be before the fix-layout crawl
+	// takes it for a leftover of an interrupted rename.
+	leftoverAge time.Duration
 
 	up      []atomic.Bool
 	anyUp   atomic.Bool
@@ -125,6 +130,7 @@ func (d *DHT) Init(ctx context.Context) error {
 	d.byGFID = o.Bool("randomize-hash-range-by-gfid")
 	d.spread = int(o.Int("directory-layout-spread"))
 	d.pause = o.Duration("migrate-chunk-pause")
+	d.leftoverAge = o.Duration("rename-leftover-age")
 	d.up = make([]atomic.Bool, len(d.subs))
 	d.layouts = map[graph.GFID]*Layout{}
 	d.cached = map[graph.GFID]int{}

@@ -32,7 +32,9 @@
 // the directory's layout is not committed (its commit hash is not the volume's: fix-layout ran
 // and files may still sit where they hashed before) — GlusterFS's lookup-optimize; in a
 // committed directory the hashed subvolume's answer is authoritative and create is one fop. Names starting with ".weft-dht-" are
-// distribute's own (rename's temporaries): hidden from readdir and lookup, refused to clients.
+// distribute's own (rename's temporaries): hidden from readdir and lookup, refused to clients;
+// the fix-layout/rebalance crawl removes those older than rename-leftover-age (an interrupted
+// rename's leftovers).
 //
 // The golden vectors in testdata/ were recorded from a real GlusterFS 10.3 volume (see the file
 // headers); the tests check placement, new-directory layouts and fix-layout against them.

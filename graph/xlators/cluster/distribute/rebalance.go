@@ -7,6 +7,7 @@ import (
 	"strings"
 	"time"
 
+	"go.uber.org/zap"
 	"golang.org/x/sys/unix"
 
 	"github.com/weftfs/weft/graph"
@@ -51,8 +52,10 @@ type Status struct {
 	Skipped  int    // files not moved: busy, hard links
 	Failed   int    // files whose migration failed (they stay where they were)
 	Bytes    uint64 // data copied
-	Current  string // the path being processed
-	LastErr  string // the last migration failure, for the log
+	// Leftovers counts the temporary names of interrupted renames removed by the crawl.
+	Leftovers int
+	Current   string // the path being processed
+	LastErr   string // the last migration failure, for the log
 }
 
 // ErrMigrationSkipped is wrapped by Migrate for a file it leaves in place on purpose (busy,
@@ -63,37 +66,39 @@ var ErrMigrationSkipped = errors.New("distribute: migration skipped")
 // (dht_fix_layout_of_directory, Layout.Fix): directories missing on a subvolume are created, the
 // new layout is written under the layout-heal inodelk, ranges staying where they overlap most.
 // The layouts get the "invalid" commit hash, so misses search every subvolume until files are
-// migrated. A subvolume down fails the fix (the layout of a down subvolume is unknown).
+// migrated. A subvolume down fails the fix (the layout of a down subvolume is unknown). The
+// crawl also removes the temporary names an interrupted rename left (see cleanLeftovers).
 func FixLayout(ctx context.Context, d *DHT, dir *graph.Loc) error {
-	_, err := fixLayout(ctx, d, dir)
-	return err
+	var st Status
+	return fixLayout(ctx, d, dir, &st)
 }
 
-func fixLayout(ctx context.Context, d *DHT, dir *graph.Loc) (int, error) {
+func fixLayout(ctx context.Context, d *DHT, dir *graph.Loc, st *Status) error {
 	if dir == nil {
-		return 0, errNilLoc
+		return errNilLoc
 	}
 	ictx := internalCreds(ctx)
 	r, err := d.Lookup(ictx, dir, nil)
 	if err != nil {
-		return 0, err
+		return err
 	}
 	if !r.Stat.IsDir() {
-		return 0, graph.Errorf(unix.ENOTDIR, "distribute: fix-layout %s", dir)
+		return graph.Errorf(unix.ENOTDIR, "distribute: fix-layout %s", dir)
 	}
 	g := r.Stat.GFID
 	path := locPath(dir)
 	dl := &graph.Loc{GFID: g, Path: dir.Path}
 	if err := d.fixOne(ictx, dir, dl, path, r.Stat); err != nil {
-		return 0, err
+		return err
 	}
-	n := 1
+	st.Dirs++
+	st.Leftovers += d.cleanLeftovers(ictx, dl)
 	if len(d.subs) == 1 {
-		return n, nil
+		return nil
 	}
 	ents, err := d.list(ictx, dl)
 	if err != nil {
-		return n, err
+		return err
 	}
 	for _, e := range ents {
 		if e.Name == "." || e.Name == ".." || !(e.Type == unix.DT_DIR || e.Stat.IsDir()) {
@@ -101,13 +106,53 @@ func fixLayout(ctx context.Context, d *DHT, dir *graph.Loc) (int, error) {
 		}
 		c := dl.Child(e.Name)
 		c.GFID = e.Stat.GFID
-		k, err := fixLayout(ctx, d, c)
-		n += k
-		if err != nil {
-			return n, err
+		if err := fixLayout(ctx, d, c, st); err != nil {
+			return err
 		}
 	}
-	return n, nil
+	return nil
+}
+
+// cleanLeftovers removes from directory dl, on every subvolume, the temporary names of renames
+// (tmpPrefix: a link file made for the new name, or a hard link of a replaced destination)
+// whose ctime is older than the rename-leftover-age option: a rename removes them within its
+// own run, so older ones were left by a client that crashed or lost its connection mid-rename.
+// Each is a second name of a file that still has its real name, a link file, or the last name
+// of a file the rename replaced: removing the name is right in every case. A name is looked up
+// again just before it is removed and kept if it changed since it was listed. It returns the
+// number of names removed; failures are logged and left for the next crawl.
+func (d *DHT) cleanLeftovers(ctx context.Context, dl *graph.Loc) int {
+	lists := fanout(d.all(), func(i int) ([]graph.Dirent, error) { return d.listAll(ctx, i, dl) })
+	now := time.Now()
+	old := func(st *graph.Iatt) bool {
+		return st.Ctime.Sec != 0 && now.Sub(st.Ctime.Time()) >= d.leftoverAge
+	}
+	n := 0
+	for i, l := range lists {
+		if l.err != nil {
+			continue // a subvolume down: its leftovers wait for the next crawl
+		}
+		for _, e := range l.v {
+			if !strings.HasPrefix(e.Name, tmpPrefix) {
+				continue
+			}
+			loc := &graph.Loc{Name: e.Name, ParentGFID: dl.GFID, Path: strings.TrimSuffix(dl.Path, "/") + "/" + e.Name}
+			cur, err := d.subs[i].Lookup(ctx, loc, nil)
+			if err != nil || cur.Stat.IsDir() || !old(&cur.Stat) || (!e.Stat.GFID.IsZero() && cur.Stat.GFID != e.Stat.GFID) {
+				continue
+			}
+			if _, err := d.subs[i].Unlink(ctx, loc, 0, nil); err != nil {
+				if graph.Errno(err) != unix.ENOENT {
+					d.Logger().Warn("removing a rename leftover failed", zap.String("subvolume", d.names[i]), zap.String("path", loc.Path), zap.Error(err))
+				}
+				continue
+			}
+			d.Logger().Info("removed a rename leftover", zap.String("subvolume", d.names[i]), zap.String("path", loc.Path),
+				zap.Stringer("gfid", cur.Stat.GFID), zap.Time("ctime", cur.Stat.Ctime.Time()))
+			n++
+		}
+	}
+	return n
 }
 
 func (d *DHT) fixOne(ctx context.Context, dir, dl *graph.Loc, path string, st graph.Iatt) error {
@@ -511,8 +556,7 @@ func Rebalance(ctx context.Context, d *DHT, progress func(Status)) (Status, erro
 			progress(st)
 		}
 	}
-	n, err := fixLayout(ctx, d, graph.RootLoc())
-	st.Dirs = n
+	err := fixLayout(ctx, d, graph.RootLoc(), &st)
 	report()
 	if err != nil {
 		return st, err
