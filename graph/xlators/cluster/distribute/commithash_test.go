@@ -167,3 +167,60 @@ func TestDHTCreateCostByCommitState(t *testing.T) {
 		}
 	}
 }
+
+// BenchmarkDHTCreateByCommitState: create over 3 memory subvolumes in a committed directory
+// (one create) and in an uncommitted one (the root: a lookup on every subvolume first).
+func BenchmarkDHTCreateByCommitState(b *testing.B) {
+	ctx := context.Background()
+	for _, c := range []struct {
+		name      string
+		committed bool
+	}{{"committed", true}, {"uncommitted", false}} {
+		b.Run(c.name, func(b *testing.B) {
+			var leaves []graph.Xlator
+			for i := 0; i < 3; i++ {
+				l, err := graph.Construct("storage/memory", fmt.Sprintf("weftdht-client-%d", i), nil, nil)
+				if err != nil {
+					b.Fatal(err)
+				}
+				leaves = append(leaves, l)
+			}
+			top, err := graph.Construct(Type, "weftdht-dht", nil, nil, leaves...)
+			if err != nil {
+				b.Fatal(err)
+			}
+			g, err := graph.NewGraph(top)
+			if err != nil {
+				b.Fatal(err)
+			}
+			if err := g.Activate(ctx); err != nil {
+				b.Fatal(err)
+			}
+			defer g.Fini()
+			for _, l := range leaves {
+				top.Notify(ctx, graph.EventChildUp, l)
+			}
+			d := top.(*DHT)
+			if _, err := d.Lookup(ctx, graph.RootLoc(), nil); err != nil {
+				b.Fatal(err)
+			}
+			parent := graph.RootGFID
+			if c.committed {
+				r, err := d.Mkdir(ctx, &graph.Loc{Path: "/d", Name: "d", ParentGFID: graph.RootGFID}, 0o755, 0, nil)
+				if err != nil {
+					b.Fatal(err)
+				}
+				parent = r.Stat.GFID
+			}
+			b.ResetTimer()
+			for i := 0; i < b.N; i++ {
+				name := fmt.Sprintf("f%d", i)
+				fd := graph.NewFD(nil, graph.GFID{}, unix.O_RDWR)
+				if _, err := d.Create(ctx, &graph.Loc{Name: name, ParentGFID: parent}, unix.O_RDWR|unix.O_CREAT, 0o644, 0, fd, nil); err != nil {
+					b.Fatal(err)
+				}
+				fd.Unref()
+			}
+		})
+	}
+}
