@@ -58,9 +58,9 @@
 // servers: Dial connects with net.Dialer (name resolution, ctx) and hands a duplicate of the
 // socket to an event loop. A sender of at most 64 KiB that knows other calls are in flight on
 // its connection yields once before writev, so concurrent replies and calls leave in one
-// system call. Sockets are registered once for input and output (edge-triggered); when one is
-// full, its output resumes on a goroutine started at the next EPOLLOUT edge, never on the
-// loop, and a loop reads at most 4 MiB from one connection before serving the others.
+// system call. Sockets are registered once for input and output (edge-triggered, never
+// modified); when one is full, the loop resumes its output on the next EPOLLOUT edge. A loop
+// reads at most 4 MiB from one connection before serving the others.
 //
 // Back-pressure: a connection has at most MaxInFlight calls read but not answered; at the
 // limit the transport stops reading that connection (the peer's TCP window closes) until a
