@@ -86,7 +86,9 @@ func TestChangelogEncodingMatchesRecording(t *testing.T) {
 
 func TestReplicaDownBlameQuorumSplitBrain(t *testing.T) {
 	ctx := context.Background()
-	a, leaves := newAFR(t, 3, map[string]string{"afr-pending-xattr": "weftafr-client-0,weftafr-client-1,weftafr-client-2"})
+	// No background data heal: it could repair child 2 between the lookup and the read-child
+	// checks below, which then rightly pick it (a flake seen under load).
+	a, leaves := newAFR(t, 3, map[string]string{"afr-pending-xattr": "weftafr-client-0,weftafr-client-1,weftafr-client-2", "data-self-heal": "off"})
 	fd := graph.NewFD(nil, graph.GFID{}, unix.O_RDWR)
 	defer fd.Unref()
 	r, err := a.Create(ctx, &graph.Loc{Path: "/f1", Name: "f1", ParentGFID: graph.RootGFID}, unix.O_CREAT|unix.O_RDWR, 0o644, 0, fd, nil)
