@@ -71,7 +71,7 @@ func (g *Gateway) StartLocking(ctx context.Context, lc LockingConfig) (*Locking,
 	if err != nil {
 		return nil, fmt.Errorf("gateway: locking: %w", err)
 	}
-	ls, err := nlm.New(nlm.Config{Top: &lockTop{g: g}, Handles: codec, NSM: ns, Grace: lc.Grace, GraceAlways: lc.GraceAlways,
+	ls, err := nlm.New(nlm.Config{Top: &routedTop{r: &lockTop{g: g}}, Handles: codec, NSM: ns, Grace: lc.Grace, GraceAlways: lc.GraceAlways,
 		Hostname: lc.Hostname, PortmapPort: lc.ClientPortmapPort, Transport: g.cfg.Transport, Log: g.log.Named("nlm")})
 	if err != nil {
 		ns.Close()

@@ -17,10 +17,7 @@ import (
 // is tagged with the volume its file handle names (nlmHandler); a fop on a Loc goes to that
 // volume's top, a fop on an FD to the top of the volume the FD was opened on (recorded in the
 // FD), which follows graph switches as every volume top does (volTop).
-type lockTop struct {
-	graph.Passthrough // identity only: every fop is overridden (lockroute_fops.go)
-	g                 *Gateway
-}
+type lockTop struct{ g *Gateway }
 
 type lockVolKey struct{}
 

@@ -17,9 +17,23 @@ import (
 // last FD is gone. FDs are re-opened on the new graph by the callers after a switch (the NFS
 // server's FD caches are flushed then), by GFID: nothing from an old graph's inode table is
 // used on the new one.
-type volTop struct {
-	graph.Passthrough // identity only: every fop is overridden (router_fops.go)
-	v                 *volume
+type volTop struct{ v *volume }
+
+// route is how a routedTop finds the top a fop goes to.
+type route interface {
+	// loc returns the top for a fop on a Loc and the release of the reference the fop holds.
+	loc(ctx context.Context) (graph.Xlator, func(), error)
+	// fd returns the top for a fop on fd, and the release of its reference.
+	fd(ctx context.Context, fd *graph.FD) (graph.Xlator, func(), error)
+	// pin is called after an open of fd on top (err: its outcome) with the reference done.
+	pin(fd *graph.FD, top graph.Xlator, done func(), err error)
+}
+
+// routedTop is a translator whose every fop is sent to the top its route picks
+// (router_fops.go): a volume's current graph (volTop) or the volume an NLM call names (lockTop).
+type routedTop struct {
+	graph.Passthrough // identity only: every fop is overridden
+	r                 route
 }
 
 // pinKey is the FD context key of the graph pin.

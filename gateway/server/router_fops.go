@@ -1,6 +1,6 @@
-// The fops of volTop, one per graph.Fops method (written mechanically from graph/fops.go): a
-// fop on a Loc goes to the volume's current graph, a fop on an FD to the graph the FD was
-// opened on (pinned until the FD is destroyed).
+// The fops of routedTop, one per graph.Fops method (written mechanically from graph/fops.go):
+// each finds the top to call through the routedTop's route (a fop on a Loc by route.loc, a fop
+// on an FD by route.fd) and holds its reference for the call; an open pins its FD (route.pin).
 
 package server
 
@@ -10,9 +10,9 @@ import (
 	"github.com/weftfs/weft/graph"
 )
 
-// Lookup implements graph.Fops on the volume's current graph.
-func (t *volTop) Lookup(ctx context.Context, loc *graph.Loc, xdata graph.Xdata) (r0 graph.LookupReply, err error) {
-	top, done, err := t.loc(ctx)
+// Lookup implements graph.Fops through the route.
+func (t *routedTop) Lookup(ctx context.Context, loc *graph.Loc, xdata graph.Xdata) (r0 graph.LookupReply, err error) {
+	top, done, err := t.r.loc(ctx)
 	if err != nil {
 		return
 	}
@@ -20,9 +20,9 @@ func (t *volTop) Lookup(ctx context.Context, loc *graph.Loc, xdata graph.Xdata) 
 	return top.Lookup(ctx, loc, xdata)
 }
 
-// Stat implements graph.Fops on the volume's current graph.
-func (t *volTop) Stat(ctx context.Context, loc *graph.Loc, xdata graph.Xdata) (r0 graph.Iatt, r1 graph.Xdata, err error) {
-	top, done, err := t.loc(ctx)
+// Stat implements graph.Fops through the route.
+func (t *routedTop) Stat(ctx context.Context, loc *graph.Loc, xdata graph.Xdata) (r0 graph.Iatt, r1 graph.Xdata, err error) {
+	top, done, err := t.r.loc(ctx)
 	if err != nil {
 		return
 	}
@@ -30,9 +30,9 @@ func (t *volTop) Stat(ctx context.Context, loc *graph.Loc, xdata graph.Xdata) (r
 	return top.Stat(ctx, loc, xdata)
 }
 
-// Fstat implements graph.Fops on the volume's current graph.
-func (t *volTop) Fstat(ctx context.Context, fd *graph.FD, xdata graph.Xdata) (r0 graph.Iatt, r1 graph.Xdata, err error) {
-	top, done, err := t.fd(ctx, fd)
+// Fstat implements graph.Fops through the route.
+func (t *routedTop) Fstat(ctx context.Context, fd *graph.FD, xdata graph.Xdata) (r0 graph.Iatt, r1 graph.Xdata, err error) {
+	top, done, err := t.r.fd(ctx, fd)
 	if err != nil {
 		return
 	}
@@ -40,9 +40,9 @@ func (t *volTop) Fstat(ctx context.Context, fd *graph.FD, xdata graph.Xdata) (r0
 	return top.Fstat(ctx, fd, xdata)
 }
 
-// Access implements graph.Fops on the volume's current graph.
-func (t *volTop) Access(ctx context.Context, loc *graph.Loc, mask uint32, xdata graph.Xdata) (r0 graph.Xdata, err error) {
-	top, done, err := t.loc(ctx)
+// Access implements graph.Fops through the route.
+func (t *routedTop) Access(ctx context.Context, loc *graph.Loc, mask uint32, xdata graph.Xdata) (r0 graph.Xdata, err error) {
+	top, done, err := t.r.loc(ctx)
 	if err != nil {
 		return
 	}
@@ -50,9 +50,9 @@ func (t *volTop) Access(ctx context.Context, loc *graph.Loc, mask uint32, xdata 
 	return top.Access(ctx, loc, mask, xdata)
 }
 
-// Readlink implements graph.Fops on the volume's current graph.
-func (t *volTop) Readlink(ctx context.Context, loc *graph.Loc, size uint32, xdata graph.Xdata) (r0 string, r1 graph.Iatt, r2 graph.Xdata, err error) {
-	top, done, err := t.loc(ctx)
+// Readlink implements graph.Fops through the route.
+func (t *routedTop) Readlink(ctx context.Context, loc *graph.Loc, size uint32, xdata graph.Xdata) (r0 string, r1 graph.Iatt, r2 graph.Xdata, err error) {
+	top, done, err := t.r.loc(ctx)
 	if err != nil {
 		return
 	}
@@ -60,9 +60,9 @@ func (t *volTop) Readlink(ctx context.Context, loc *graph.Loc, size uint32, xdat
 	return top.Readlink(ctx, loc, size, xdata)
 }
 
-// Mknod implements graph.Fops on the volume's current graph.
-func (t *volTop) Mknod(ctx context.Context, loc *graph.Loc, mode uint32, rdev uint64, umask uint32, xdata graph.Xdata) (r0 graph.EntryReply, err error) {
-	top, done, err := t.loc(ctx)
+// Mknod implements graph.Fops through the route.
+func (t *routedTop) Mknod(ctx context.Context, loc *graph.Loc, mode uint32, rdev uint64, umask uint32, xdata graph.Xdata) (r0 graph.EntryReply, err error) {
+	top, done, err := t.r.loc(ctx)
 	if err != nil {
 		return
 	}
@@ -70,9 +70,9 @@ func (t *volTop) Mknod(ctx context.Context, loc *graph.Loc, mode uint32, rdev ui
 	return top.Mknod(ctx, loc, mode, rdev, umask, xdata)
 }
 
-// Mkdir implements graph.Fops on the volume's current graph.
-func (t *volTop) Mkdir(ctx context.Context, loc *graph.Loc, mode uint32, umask uint32, xdata graph.Xdata) (r0 graph.EntryReply, err error) {
-	top, done, err := t.loc(ctx)
+// Mkdir implements graph.Fops through the route.
+func (t *routedTop) Mkdir(ctx context.Context, loc *graph.Loc, mode uint32, umask uint32, xdata graph.Xdata) (r0 graph.EntryReply, err error) {
+	top, done, err := t.r.loc(ctx)
 	if err != nil {
 		return
 	}
@@ -80,9 +80,9 @@ func (t *volTop) Mkdir(ctx context.Context, loc *graph.Loc, mode uint32, umask u
 	return top.Mkdir(ctx, loc, mode, umask, xdata)
 }
 
-// Unlink implements graph.Fops on the volume's current graph.
-func (t *volTop) Unlink(ctx context.Context, loc *graph.Loc, flags int, xdata graph.Xdata) (r0 graph.ParentReply, err error) {
-	top, done, err := t.loc(ctx)
+// Unlink implements graph.Fops through the route.
+func (t *routedTop) Unlink(ctx context.Context, loc *graph.Loc, flags int, xdata graph.Xdata) (r0 graph.ParentReply, err error) {
+	top, done, err := t.r.loc(ctx)
 	if err != nil {
 		return
 	}
@@ -90,9 +90,9 @@ func (t *volTop) Unlink(ctx context.Context, loc *graph.Loc, flags int, xdata gr
 	return top.Unlink(ctx, loc, flags, xdata)
 }
 
-// Rmdir implements graph.Fops on the volume's current graph.
-func (t *volTop) Rmdir(ctx context.Context, loc *graph.Loc, flags int, xdata graph.Xdata) (r0 graph.ParentReply, err error) {
-	top, done, err := t.loc(ctx)
+// Rmdir implements graph.Fops through the route.
+func (t *routedTop) Rmdir(ctx context.Context, loc *graph.Loc, flags int, xdata graph.Xdata) (r0 graph.ParentReply, err error) {
+	top, done, err := t.r.loc(ctx)
 	if err != nil {
 		return
 	}
@@ -100,9 +100,9 @@ func (t *volTop) Rmdir(ctx context.Context, loc *graph.Loc, flags int, xdata gra
 	return top.Rmdir(ctx, loc, flags, xdata)
 }
 
-// Symlink implements graph.Fops on the volume's current graph.
-func (t *volTop) Symlink(ctx context.Context, target string, loc *graph.Loc, umask uint32, xdata graph.Xdata) (r0 graph.EntryReply, err error) {
-	top, done, err := t.loc(ctx)
+// Symlink implements graph.Fops through the route.
+func (t *routedTop) Symlink(ctx context.Context, target string, loc *graph.Loc, umask uint32, xdata graph.Xdata) (r0 graph.EntryReply, err error) {
+	top, done, err := t.r.loc(ctx)
 	if err != nil {
 		return
 	}
@@ -110,9 +110,9 @@ func (t *volTop) Symlink(ctx context.Context, target string, loc *graph.Loc, uma
 	return top.Symlink(ctx, target, loc, umask, xdata)
 }
 
-// Rename implements graph.Fops on the volume's current graph.
-func (t *volTop) Rename(ctx context.Context, oldLoc *graph.Loc, newLoc *graph.Loc, xdata graph.Xdata) (r0 graph.RenameReply, err error) {
-	top, done, err := t.loc(ctx)
+// Rename implements graph.Fops through the route.
+func (t *routedTop) Rename(ctx context.Context, oldLoc *graph.Loc, newLoc *graph.Loc, xdata graph.Xdata) (r0 graph.RenameReply, err error) {
+	top, done, err := t.r.loc(ctx)
 	if err != nil {
 		return
 	}
@@ -120,9 +120,9 @@ func (t *volTop) Rename(ctx context.Context, oldLoc *graph.Loc, newLoc *graph.Lo
 	return top.Rename(ctx, oldLoc, newLoc, xdata)
 }
 
-// Link implements graph.Fops on the volume's current graph.
-func (t *volTop) Link(ctx context.Context, oldLoc *graph.Loc, newLoc *graph.Loc, xdata graph.Xdata) (r0 graph.EntryReply, err error) {
-	top, done, err := t.loc(ctx)
+// Link implements graph.Fops through the route.
+func (t *routedTop) Link(ctx context.Context, oldLoc *graph.Loc, newLoc *graph.Loc, xdata graph.Xdata) (r0 graph.EntryReply, err error) {
+	top, done, err := t.r.loc(ctx)
 	if err != nil {
 		return
 	}
@@ -130,9 +130,9 @@ func (t *volTop) Link(ctx context.Context, oldLoc *graph.Loc, newLoc *graph.Loc,
 	return top.Link(ctx, oldLoc, newLoc, xdata)
 }
 
-// Truncate implements graph.Fops on the volume's current graph.
-func (t *volTop) Truncate(ctx context.Context, loc *graph.Loc, offset int64, xdata graph.Xdata) (r0 graph.WCCReply, err error) {
-	top, done, err := t.loc(ctx)
+// Truncate implements graph.Fops through the route.
+func (t *routedTop) Truncate(ctx context.Context, loc *graph.Loc, offset int64, xdata graph.Xdata) (r0 graph.WCCReply, err error) {
+	top, done, err := t.r.loc(ctx)
 	if err != nil {
 		return
 	}
@@ -140,9 +140,9 @@ func (t *volTop) Truncate(ctx context.Context, loc *graph.Loc, offset int64, xda
 	return top.Truncate(ctx, loc, offset, xdata)
 }
 
-// Ftruncate implements graph.Fops on the volume's current graph.
-func (t *volTop) Ftruncate(ctx context.Context, fd *graph.FD, offset int64, xdata graph.Xdata) (r0 graph.WCCReply, err error) {
-	top, done, err := t.fd(ctx, fd)
+// Ftruncate implements graph.Fops through the route.
+func (t *routedTop) Ftruncate(ctx context.Context, fd *graph.FD, offset int64, xdata graph.Xdata) (r0 graph.WCCReply, err error) {
+	top, done, err := t.r.fd(ctx, fd)
 	if err != nil {
 		return
 	}
@@ -150,31 +150,31 @@ func (t *volTop) Ftruncate(ctx context.Context, fd *graph.FD, offset int64, xdat
 	return top.Ftruncate(ctx, fd, offset, xdata)
 }
 
-// Create implements graph.Fops on the volume's current graph.
-func (t *volTop) Create(ctx context.Context, loc *graph.Loc, flags int, mode uint32, umask uint32, fd *graph.FD, xdata graph.Xdata) (r0 graph.EntryReply, err error) {
-	top, done, err := t.loc(ctx)
+// Create implements graph.Fops through the route.
+func (t *routedTop) Create(ctx context.Context, loc *graph.Loc, flags int, mode uint32, umask uint32, fd *graph.FD, xdata graph.Xdata) (r0 graph.EntryReply, err error) {
+	top, done, err := t.r.loc(ctx)
 	if err != nil {
 		return
 	}
 	r0, err = top.Create(ctx, loc, flags, mode, umask, fd, xdata)
-	t.pin(fd, top, done, err)
+	t.r.pin(fd, top, done, err)
 	return
 }
 
-// Open implements graph.Fops on the volume's current graph.
-func (t *volTop) Open(ctx context.Context, loc *graph.Loc, flags int, fd *graph.FD, xdata graph.Xdata) (r0 graph.Xdata, err error) {
-	top, done, err := t.loc(ctx)
+// Open implements graph.Fops through the route.
+func (t *routedTop) Open(ctx context.Context, loc *graph.Loc, flags int, fd *graph.FD, xdata graph.Xdata) (r0 graph.Xdata, err error) {
+	top, done, err := t.r.loc(ctx)
 	if err != nil {
 		return
 	}
 	r0, err = top.Open(ctx, loc, flags, fd, xdata)
-	t.pin(fd, top, done, err)
+	t.r.pin(fd, top, done, err)
 	return
 }
 
-// Readv implements graph.Fops on the volume's current graph.
-func (t *volTop) Readv(ctx context.Context, fd *graph.FD, size uint32, offset int64, flags uint32, xdata graph.Xdata) (r0 graph.ReadReply, err error) {
-	top, done, err := t.fd(ctx, fd)
+// Readv implements graph.Fops through the route.
+func (t *routedTop) Readv(ctx context.Context, fd *graph.FD, size uint32, offset int64, flags uint32, xdata graph.Xdata) (r0 graph.ReadReply, err error) {
+	top, done, err := t.r.fd(ctx, fd)
 	if err != nil {
 		return
 	}
@@ -182,9 +182,9 @@ func (t *volTop) Readv(ctx context.Context, fd *graph.FD, size uint32, offset in
 	return top.Readv(ctx, fd, size, offset, flags, xdata)
 }
 
-// Writev implements graph.Fops on the volume's current graph.
-func (t *volTop) Writev(ctx context.Context, fd *graph.FD, data []byte, offset int64, flags uint32, xdata graph.Xdata) (r0 graph.WCCReply, err error) {
-	top, done, err := t.fd(ctx, fd)
+// Writev implements graph.Fops through the route.
+func (t *routedTop) Writev(ctx context.Context, fd *graph.FD, data []byte, offset int64, flags uint32, xdata graph.Xdata) (r0 graph.WCCReply, err error) {
+	top, done, err := t.r.fd(ctx, fd)
 	if err != nil {
 		return
 	}
@@ -192,9 +192,9 @@ func (t *volTop) Writev(ctx context.Context, fd *graph.FD, data []byte, offset i
 	return top.Writev(ctx, fd, data, offset, flags, xdata)
 }
 
-// Flush implements graph.Fops on the volume's current graph.
-func (t *volTop) Flush(ctx context.Context, fd *graph.FD, xdata graph.Xdata) (r0 graph.Xdata, err error) {
-	top, done, err := t.fd(ctx, fd)
+// Flush implements graph.Fops through the route.
+func (t *routedTop) Flush(ctx context.Context, fd *graph.FD, xdata graph.Xdata) (r0 graph.Xdata, err error) {
+	top, done, err := t.r.fd(ctx, fd)
 	if err != nil {
 		return
 	}
@@ -202,9 +202,9 @@ func (t *volTop) Flush(ctx context.Context, fd *graph.FD, xdata graph.Xdata) (r0
 	return top.Flush(ctx, fd, xdata)
 }
 
-// Fsync implements graph.Fops on the volume's current graph.
-func (t *volTop) Fsync(ctx context.Context, fd *graph.FD, datasync bool, xdata graph.Xdata) (r0 graph.WCCReply, err error) {
-	top, done, err := t.fd(ctx, fd)
+// Fsync implements graph.Fops through the route.
+func (t *routedTop) Fsync(ctx context.Context, fd *graph.FD, datasync bool, xdata graph.Xdata) (r0 graph.WCCReply, err error) {
+	top, done, err := t.r.fd(ctx, fd)
 	if err != nil {
 		return
 	}
@@ -212,20 +212,20 @@ func (t *volTop) Fsync(ctx context.Context, fd *graph.FD, datasync bool, xdata g
 	return top.Fsync(ctx, fd, datasync, xdata)
 }
 
-// Opendir implements graph.Fops on the volume's current graph.
-func (t *volTop) Opendir(ctx context.Context, loc *graph.Loc, fd *graph.FD, xdata graph.Xdata) (r0 graph.Xdata, err error) {
-	top, done, err := t.loc(ctx)
+// Opendir implements graph.Fops through the route.
+func (t *routedTop) Opendir(ctx context.Context, loc *graph.Loc, fd *graph.FD, xdata graph.Xdata) (r0 graph.Xdata, err error) {
+	top, done, err := t.r.loc(ctx)
 	if err != nil {
 		return
 	}
 	r0, err = top.Opendir(ctx, loc, fd, xdata)
-	t.pin(fd, top, done, err)
+	t.r.pin(fd, top, done, err)
 	return
 }
 
-// Readdir implements graph.Fops on the volume's current graph.
-func (t *volTop) Readdir(ctx context.Context, fd *graph.FD, size uint32, offset uint64, xdata graph.Xdata) (r0 []graph.Dirent, r1 graph.Xdata, err error) {
-	top, done, err := t.fd(ctx, fd)
+// Readdir implements graph.Fops through the route.
+func (t *routedTop) Readdir(ctx context.Context, fd *graph.FD, size uint32, offset uint64, xdata graph.Xdata) (r0 []graph.Dirent, r1 graph.Xdata, err error) {
+	top, done, err := t.r.fd(ctx, fd)
 	if err != nil {
 		return
 	}
@@ -233,9 +233,9 @@ func (t *volTop) Readdir(ctx context.Context, fd *graph.FD, size uint32, offset 
 	return top.Readdir(ctx, fd, size, offset, xdata)
 }
 
-// Readdirp implements graph.Fops on the volume's current graph.
-func (t *volTop) Readdirp(ctx context.Context, fd *graph.FD, size uint32, offset uint64, xdata graph.Xdata) (r0 []graph.Dirent, r1 graph.Xdata, err error) {
-	top, done, err := t.fd(ctx, fd)
+// Readdirp implements graph.Fops through the route.
+func (t *routedTop) Readdirp(ctx context.Context, fd *graph.FD, size uint32, offset uint64, xdata graph.Xdata) (r0 []graph.Dirent, r1 graph.Xdata, err error) {
+	top, done, err := t.r.fd(ctx, fd)
 	if err != nil {
 		return
 	}
@@ -243,9 +243,9 @@ func (t *volTop) Readdirp(ctx context.Context, fd *graph.FD, size uint32, offset
 	return top.Readdirp(ctx, fd, size, offset, xdata)
 }
 
-// Fsyncdir implements graph.Fops on the volume's current graph.
-func (t *volTop) Fsyncdir(ctx context.Context, fd *graph.FD, datasync bool, xdata graph.Xdata) (r0 graph.Xdata, err error) {
-	top, done, err := t.fd(ctx, fd)
+// Fsyncdir implements graph.Fops through the route.
+func (t *routedTop) Fsyncdir(ctx context.Context, fd *graph.FD, datasync bool, xdata graph.Xdata) (r0 graph.Xdata, err error) {
+	top, done, err := t.r.fd(ctx, fd)
 	if err != nil {
 		return
 	}
@@ -253,9 +253,9 @@ func (t *volTop) Fsyncdir(ctx context.Context, fd *graph.FD, datasync bool, xdat
 	return top.Fsyncdir(ctx, fd, datasync, xdata)
 }
 
-// Statfs implements graph.Fops on the volume's current graph.
-func (t *volTop) Statfs(ctx context.Context, loc *graph.Loc, xdata graph.Xdata) (r0 graph.Statvfs, r1 graph.Xdata, err error) {
-	top, done, err := t.loc(ctx)
+// Statfs implements graph.Fops through the route.
+func (t *routedTop) Statfs(ctx context.Context, loc *graph.Loc, xdata graph.Xdata) (r0 graph.Statvfs, r1 graph.Xdata, err error) {
+	top, done, err := t.r.loc(ctx)
 	if err != nil {
 		return
 	}
@@ -263,9 +263,9 @@ func (t *volTop) Statfs(ctx context.Context, loc *graph.Loc, xdata graph.Xdata) 
 	return top.Statfs(ctx, loc, xdata)
 }
 
-// Setxattr implements graph.Fops on the volume's current graph.
-func (t *volTop) Setxattr(ctx context.Context, loc *graph.Loc, dict graph.Xdata, flags int, xdata graph.Xdata) (r0 graph.Xdata, err error) {
-	top, done, err := t.loc(ctx)
+// Setxattr implements graph.Fops through the route.
+func (t *routedTop) Setxattr(ctx context.Context, loc *graph.Loc, dict graph.Xdata, flags int, xdata graph.Xdata) (r0 graph.Xdata, err error) {
+	top, done, err := t.r.loc(ctx)
 	if err != nil {
 		return
 	}
@@ -273,9 +273,9 @@ func (t *volTop) Setxattr(ctx context.Context, loc *graph.Loc, dict graph.Xdata,
 	return top.Setxattr(ctx, loc, dict, flags, xdata)
 }
 
-// Getxattr implements graph.Fops on the volume's current graph.
-func (t *volTop) Getxattr(ctx context.Context, loc *graph.Loc, name string, xdata graph.Xdata) (r0 graph.Xdata, r1 graph.Xdata, err error) {
-	top, done, err := t.loc(ctx)
+// Getxattr implements graph.Fops through the route.
+func (t *routedTop) Getxattr(ctx context.Context, loc *graph.Loc, name string, xdata graph.Xdata) (r0 graph.Xdata, r1 graph.Xdata, err error) {
+	top, done, err := t.r.loc(ctx)
 	if err != nil {
 		return
 	}
@@ -283,9 +283,9 @@ func (t *volTop) Getxattr(ctx context.Context, loc *graph.Loc, name string, xdat
 	return top.Getxattr(ctx, loc, name, xdata)
 }
 
-// Fsetxattr implements graph.Fops on the volume's current graph.
-func (t *volTop) Fsetxattr(ctx context.Context, fd *graph.FD, dict graph.Xdata, flags int, xdata graph.Xdata) (r0 graph.Xdata, err error) {
-	top, done, err := t.fd(ctx, fd)
+// Fsetxattr implements graph.Fops through the route.
+func (t *routedTop) Fsetxattr(ctx context.Context, fd *graph.FD, dict graph.Xdata, flags int, xdata graph.Xdata) (r0 graph.Xdata, err error) {
+	top, done, err := t.r.fd(ctx, fd)
 	if err != nil {
 		return
 	}
@@ -293,9 +293,9 @@ func (t *volTop) Fsetxattr(ctx context.Context, fd *graph.FD, dict graph.Xdata, 
 	return top.Fsetxattr(ctx, fd, dict, flags, xdata)
 }
 
-// Fgetxattr implements graph.Fops on the volume's current graph.
-func (t *volTop) Fgetxattr(ctx context.Context, fd *graph.FD, name string, xdata graph.Xdata) (r0 graph.Xdata, r1 graph.Xdata, err error) {
-	top, done, err := t.fd(ctx, fd)
+// Fgetxattr implements graph.Fops through the route.
+func (t *routedTop) Fgetxattr(ctx context.Context, fd *graph.FD, name string, xdata graph.Xdata) (r0 graph.Xdata, r1 graph.Xdata, err error) {
+	top, done, err := t.r.fd(ctx, fd)
 	if err != nil {
 		return
 	}
@@ -303,9 +303,9 @@ func (t *volTop) Fgetxattr(ctx context.Context, fd *graph.FD, name string, xdata
 	return top.Fgetxattr(ctx, fd, name, xdata)
 }
 
-// Removexattr implements graph.Fops on the volume's current graph.
-func (t *volTop) Removexattr(ctx context.Context, loc *graph.Loc, name string, xdata graph.Xdata) (r0 graph.Xdata, err error) {
-	top, done, err := t.loc(ctx)
+// Removexattr implements graph.Fops through the route.
+func (t *routedTop) Removexattr(ctx context.Context, loc *graph.Loc, name string, xdata graph.Xdata) (r0 graph.Xdata, err error) {
+	top, done, err := t.r.loc(ctx)
 	if err != nil {
 		return
 	}
@@ -313,9 +313,9 @@ func (t *volTop) Removexattr(ctx context.Context, loc *graph.Loc, name string, x
 	return top.Removexattr(ctx, loc, name, xdata)
 }
 
-// Fremovexattr implements graph.Fops on the volume's current graph.
-func (t *volTop) Fremovexattr(ctx context.Context, fd *graph.FD, name string, xdata graph.Xdata) (r0 graph.Xdata, err error) {
-	top, done, err := t.fd(ctx, fd)
+// Fremovexattr implements graph.Fops through the route.
+func (t *routedTop) Fremovexattr(ctx context.Context, fd *graph.FD, name string, xdata graph.Xdata) (r0 graph.Xdata, err error) {
+	top, done, err := t.r.fd(ctx, fd)
 	if err != nil {
 		return
 	}
@@ -323,9 +323,9 @@ func (t *volTop) Fremovexattr(ctx context.Context, fd *graph.FD, name string, xd
 	return top.Fremovexattr(ctx, fd, name, xdata)
 }
 
-// Lk implements graph.Fops on the volume's current graph.
-func (t *volTop) Lk(ctx context.Context, fd *graph.FD, cmd graph.LkCmd, lock *graph.Flock, xdata graph.Xdata) (r0 graph.Flock, r1 graph.Xdata, err error) {
-	top, done, err := t.fd(ctx, fd)
+// Lk implements graph.Fops through the route.
+func (t *routedTop) Lk(ctx context.Context, fd *graph.FD, cmd graph.LkCmd, lock *graph.Flock, xdata graph.Xdata) (r0 graph.Flock, r1 graph.Xdata, err error) {
+	top, done, err := t.r.fd(ctx, fd)
 	if err != nil {
 		return
 	}
@@ -333,9 +333,9 @@ func (t *volTop) Lk(ctx context.Context, fd *graph.FD, cmd graph.LkCmd, lock *gr
 	return top.Lk(ctx, fd, cmd, lock, xdata)
 }
 
-// Inodelk implements graph.Fops on the volume's current graph.
-func (t *volTop) Inodelk(ctx context.Context, volume string, loc *graph.Loc, cmd graph.LkCmd, lock *graph.Flock, xdata graph.Xdata) (r0 graph.Xdata, err error) {
-	top, done, err := t.loc(ctx)
+// Inodelk implements graph.Fops through the route.
+func (t *routedTop) Inodelk(ctx context.Context, volume string, loc *graph.Loc, cmd graph.LkCmd, lock *graph.Flock, xdata graph.Xdata) (r0 graph.Xdata, err error) {
+	top, done, err := t.r.loc(ctx)
 	if err != nil {
 		return
 	}
@@ -343,9 +343,9 @@ func (t *volTop) Inodelk(ctx context.Context, volume string, loc *graph.Loc, cmd
 	return top.Inodelk(ctx, volume, loc, cmd, lock, xdata)
 }
 
-// Finodelk implements graph.Fops on the volume's current graph.
-func (t *volTop) Finodelk(ctx context.Context, volume string, fd *graph.FD, cmd graph.LkCmd, lock *graph.Flock, xdata graph.Xdata) (r0 graph.Xdata, err error) {
-	top, done, err := t.fd(ctx, fd)
+// Finodelk implements graph.Fops through the route.
+func (t *routedTop) Finodelk(ctx context.Context, volume string, fd *graph.FD, cmd graph.LkCmd, lock *graph.Flock, xdata graph.Xdata) (r0 graph.Xdata, err error) {
+	top, done, err := t.r.fd(ctx, fd)
 	if err != nil {
 		return
 	}
@@ -353,9 +353,9 @@ func (t *volTop) Finodelk(ctx context.Context, volume string, fd *graph.FD, cmd 
 	return top.Finodelk(ctx, volume, fd, cmd, lock, xdata)
 }
 
-// Entrylk implements graph.Fops on the volume's current graph.
-func (t *volTop) Entrylk(ctx context.Context, volume string, loc *graph.Loc, basename string, cmd graph.EntrylkCmd, typ graph.EntrylkType, xdata graph.Xdata) (r0 graph.Xdata, err error) {
-	top, done, err := t.loc(ctx)
+// Entrylk implements graph.Fops through the route.
+func (t *routedTop) Entrylk(ctx context.Context, volume string, loc *graph.Loc, basename string, cmd graph.EntrylkCmd, typ graph.EntrylkType, xdata graph.Xdata) (r0 graph.Xdata, err error) {
+	top, done, err := t.r.loc(ctx)
 	if err != nil {
 		return
 	}
@@ -363,9 +363,9 @@ func (t *volTop) Entrylk(ctx context.Context, volume string, loc *graph.Loc, bas
 	return top.Entrylk(ctx, volume, loc, basename, cmd, typ, xdata)
 }
 
-// Fentrylk implements graph.Fops on the volume's current graph.
-func (t *volTop) Fentrylk(ctx context.Context, volume string, fd *graph.FD, basename string, cmd graph.EntrylkCmd, typ graph.EntrylkType, xdata graph.Xdata) (r0 graph.Xdata, err error) {
-	top, done, err := t.fd(ctx, fd)
+// Fentrylk implements graph.Fops through the route.
+func (t *routedTop) Fentrylk(ctx context.Context, volume string, fd *graph.FD, basename string, cmd graph.EntrylkCmd, typ graph.EntrylkType, xdata graph.Xdata) (r0 graph.Xdata, err error) {
+	top, done, err := t.r.fd(ctx, fd)
 	if err != nil {
 		return
 	}
@@ -373,9 +373,9 @@ func (t *volTop) Fentrylk(ctx context.Context, volume string, fd *graph.FD, base
 	return top.Fentrylk(ctx, volume, fd, basename, cmd, typ, xdata)
 }
 
-// Xattrop implements graph.Fops on the volume's current graph.
-func (t *volTop) Xattrop(ctx context.Context, loc *graph.Loc, flag graph.XattropFlag, dict graph.Xdata, xdata graph.Xdata) (r0 graph.Xdata, r1 graph.Xdata, err error) {
-	top, done, err := t.loc(ctx)
+// Xattrop implements graph.Fops through the route.
+func (t *routedTop) Xattrop(ctx context.Context, loc *graph.Loc, flag graph.XattropFlag, dict graph.Xdata, xdata graph.Xdata) (r0 graph.Xdata, r1 graph.Xdata, err error) {
+	top, done, err := t.r.loc(ctx)
 	if err != nil {
 		return
 	}
@@ -383,9 +383,9 @@ func (t *volTop) Xattrop(ctx context.Context, loc *graph.Loc, flag graph.Xattrop
 	return top.Xattrop(ctx, loc, flag, dict, xdata)
 }
 
-// Fxattrop implements graph.Fops on the volume's current graph.
-func (t *volTop) Fxattrop(ctx context.Context, fd *graph.FD, flag graph.XattropFlag, dict graph.Xdata, xdata graph.Xdata) (r0 graph.Xdata, r1 graph.Xdata, err error) {
-	top, done, err := t.fd(ctx, fd)
+// Fxattrop implements graph.Fops through the route.
+func (t *routedTop) Fxattrop(ctx context.Context, fd *graph.FD, flag graph.XattropFlag, dict graph.Xdata, xdata graph.Xdata) (r0 graph.Xdata, r1 graph.Xdata, err error) {
+	top, done, err := t.r.fd(ctx, fd)
 	if err != nil {
 		return
 	}
@@ -393,9 +393,9 @@ func (t *volTop) Fxattrop(ctx context.Context, fd *graph.FD, flag graph.XattropF
 	return top.Fxattrop(ctx, fd, flag, dict, xdata)
 }
 
-// Setattr implements graph.Fops on the volume's current graph.
-func (t *volTop) Setattr(ctx context.Context, loc *graph.Loc, stbuf *graph.Iatt, valid uint32, xdata graph.Xdata) (r0 graph.WCCReply, err error) {
-	top, done, err := t.loc(ctx)
+// Setattr implements graph.Fops through the route.
+func (t *routedTop) Setattr(ctx context.Context, loc *graph.Loc, stbuf *graph.Iatt, valid uint32, xdata graph.Xdata) (r0 graph.WCCReply, err error) {
+	top, done, err := t.r.loc(ctx)
 	if err != nil {
 		return
 	}
@@ -403,9 +403,9 @@ func (t *volTop) Setattr(ctx context.Context, loc *graph.Loc, stbuf *graph.Iatt,
 	return top.Setattr(ctx, loc, stbuf, valid, xdata)
 }
 
-// Fsetattr implements graph.Fops on the volume's current graph.
-func (t *volTop) Fsetattr(ctx context.Context, fd *graph.FD, stbuf *graph.Iatt, valid uint32, xdata graph.Xdata) (r0 graph.WCCReply, err error) {
-	top, done, err := t.fd(ctx, fd)
+// Fsetattr implements graph.Fops through the route.
+func (t *routedTop) Fsetattr(ctx context.Context, fd *graph.FD, stbuf *graph.Iatt, valid uint32, xdata graph.Xdata) (r0 graph.WCCReply, err error) {
+	top, done, err := t.r.fd(ctx, fd)
 	if err != nil {
 		return
 	}
@@ -413,9 +413,9 @@ func (t *volTop) Fsetattr(ctx context.Context, fd *graph.FD, stbuf *graph.Iatt, 
 	return top.Fsetattr(ctx, fd, stbuf, valid, xdata)
 }
 
-// Fallocate implements graph.Fops on the volume's current graph.
-func (t *volTop) Fallocate(ctx context.Context, fd *graph.FD, mode uint32, offset int64, length int64, xdata graph.Xdata) (r0 graph.WCCReply, err error) {
-	top, done, err := t.fd(ctx, fd)
+// Fallocate implements graph.Fops through the route.
+func (t *routedTop) Fallocate(ctx context.Context, fd *graph.FD, mode uint32, offset int64, length int64, xdata graph.Xdata) (r0 graph.WCCReply, err error) {
+	top, done, err := t.r.fd(ctx, fd)
 	if err != nil {
 		return
 	}
@@ -423,9 +423,9 @@ func (t *volTop) Fallocate(ctx context.Context, fd *graph.FD, mode uint32, offse
 	return top.Fallocate(ctx, fd, mode, offset, length, xdata)
 }
 
-// Discard implements graph.Fops on the volume's current graph.
-func (t *volTop) Discard(ctx context.Context, fd *graph.FD, offset int64, length int64, xdata graph.Xdata) (r0 graph.WCCReply, err error) {
-	top, done, err := t.fd(ctx, fd)
+// Discard implements graph.Fops through the route.
+func (t *routedTop) Discard(ctx context.Context, fd *graph.FD, offset int64, length int64, xdata graph.Xdata) (r0 graph.WCCReply, err error) {
+	top, done, err := t.r.fd(ctx, fd)
 	if err != nil {
 		return
 	}
@@ -433,9 +433,9 @@ func (t *volTop) Discard(ctx context.Context, fd *graph.FD, offset int64, length
 	return top.Discard(ctx, fd, offset, length, xdata)
 }
 
-// Zerofill implements graph.Fops on the volume's current graph.
-func (t *volTop) Zerofill(ctx context.Context, fd *graph.FD, offset int64, length int64, xdata graph.Xdata) (r0 graph.WCCReply, err error) {
-	top, done, err := t.fd(ctx, fd)
+// Zerofill implements graph.Fops through the route.
+func (t *routedTop) Zerofill(ctx context.Context, fd *graph.FD, offset int64, length int64, xdata graph.Xdata) (r0 graph.WCCReply, err error) {
+	top, done, err := t.r.fd(ctx, fd)
 	if err != nil {
 		return
 	}
@@ -443,9 +443,9 @@ func (t *volTop) Zerofill(ctx context.Context, fd *graph.FD, offset int64, lengt
 	return top.Zerofill(ctx, fd, offset, length, xdata)
 }
 
-// Seek implements graph.Fops on the volume's current graph.
-func (t *volTop) Seek(ctx context.Context, fd *graph.FD, offset int64, what graph.SeekWhat, xdata graph.Xdata) (r0 int64, r1 graph.Xdata, err error) {
-	top, done, err := t.fd(ctx, fd)
+// Seek implements graph.Fops through the route.
+func (t *routedTop) Seek(ctx context.Context, fd *graph.FD, offset int64, what graph.SeekWhat, xdata graph.Xdata) (r0 int64, r1 graph.Xdata, err error) {
+	top, done, err := t.r.fd(ctx, fd)
 	if err != nil {
 		return
 	}
@@ -453,9 +453,9 @@ func (t *volTop) Seek(ctx context.Context, fd *graph.FD, offset int64, what grap
 	return top.Seek(ctx, fd, offset, what, xdata)
 }
 
-// Rchecksum implements graph.Fops on the volume's current graph.
-func (t *volTop) Rchecksum(ctx context.Context, fd *graph.FD, offset int64, length uint32, xdata graph.Xdata) (r0 graph.RchecksumReply, err error) {
-	top, done, err := t.fd(ctx, fd)
+// Rchecksum implements graph.Fops through the route.
+func (t *routedTop) Rchecksum(ctx context.Context, fd *graph.FD, offset int64, length uint32, xdata graph.Xdata) (r0 graph.RchecksumReply, err error) {
+	top, done, err := t.r.fd(ctx, fd)
 	if err != nil {
 		return
 	}

@@ -373,7 +373,7 @@ func (g *Gateway) SetVolumes(ctx context.Context, specs []VolumeSpec) error {
 			v = &volume{name: sp.Name, id: id, codec: codec, gw: g, ready: make(chan struct{}),
 				log: g.log.With(zap.String("volume", sp.Name))}
 			v.active = graph.NewActive(g.log.Named(sp.Name), v.event)
-			v.top = &volTop{v: v}
+			v.top = &routedTop{r: &volTop{v: v}}
 			added = append(added, v)
 			jobs = append(jobs, job{v: v, vf: sp.Volfile, text: string(txt), gen: sp.Generation})
 		}
