@@ -194,6 +194,16 @@ dd if=/dev/urandom of=/mnt/a/big bs=1M count=$BIG_MB conv=fsync status=none
 echo 3 > /proc/sys/vm/drop_caches
 sha256sum /mnt/b/big | cut -d' ' -f1 | tee /job/big.out
 
+# The host restarted the gateway during the big write: a new mount with no options must still
+# negotiate through its port mapper, and the lock protocols must serve the restarted gateway.
+step "after the restart: a mount with no options, flock and fcntl"
+umount /mnt/b
+mount -t nfs $S:$EXPORT /mnt/b
+grep " /mnt/b " /proc/mounts | tee /job/plain-mount-restarted.out
+if [ "${LOCKS:-1}" = 1 ]; then
+	lock_checks /mnt/b
+fi
+
 step "unmount"
 umount /mnt/a
 umount /mnt/b
