@@ -394,7 +394,7 @@ func (d *DHT) lookupDir(ctx context.Context, loc *graph.Loc, xdata graph.Xdata) 
 		}
 	}
 	out := make([]dirResult, len(res))
-	l := &Layout{Type: HashTypeDM}
+	l := &Layout{Type: HashTypeDM, at: time.Now()}
 	first := true
 	for i, r := range res {
 		out[i] = dirResult{r.v, r.err}
@@ -590,6 +590,28 @@ func (d *DHT) writeLayout(ctx context.Context, g graph.GFID, path string, l *Lay
 	return errs
 }
 
+// layoutRecheck is how old a cached layout of a directory that is not committed may be before
+// hashed reads it (and the volume commit hash) again.
+const layoutRecheck = time.Second
+
+// stale reports whether l, a cached directory layout, is not committed and old enough to be read
+// again (see hashed). It only matters where commit state decides anything: lookup-optimize on.
+func (d *DHT) stale(ctx context.Context, l *Layout) bool {
+	if !d.optimize || len(d.subs) == 1 || d.unhashed == unhashedOff || d.committed(ctx, l) {
+		return false
+	}
+	return time.Since(l.at) >= layoutRecheck
+}
+
+// dropLayout forgets the cached layout of directory g if it is still l.
+func (d *DHT) dropLayout(g graph.GFID, l *Layout) {
+	d.mu.Lock()
+	if d.layouts[g] == l {
+		delete(d.layouts, g)
+	}
+	d.mu.Unlock()
+}
+
 // hashed returns the subvolume that loc's name hashes to in its parent's layout.
 func (d *DHT) hashed(ctx context.Context, loc *graph.Loc) (int, *Layout, error) {
 	if len(d.subs) == 1 {
@@ -602,6 +624,17 @@ func (d *DHT) hashed(ctx context.Context, loc *graph.Loc) (int, *Layout, error) 
 	l, err := d.dirLayout(ctx, pg)
 	if err != nil {
 		return -1, nil, err
+	}
+	if d.stale(ctx, l) {
+		// The directory may have been committed by a rebalance since its layout was read
+		// (the new volume commit hash and its layout's): read both again, at most once per
+		// layoutRecheck, so that a long-lived client (a gateway resolving handles, which never
+		// looks the directory up again) gets back to one-fop creates.
+		d.dropVolCommitHash()
+		d.dropLayout(pg, l)
+		if nl, err := d.dirLayout(ctx, pg); err == nil {
+			l = nl
+		}
 	}
 	i := l.Search(d.hasher.Hash(loc.Name))
 	if i < 0 {

@@ -31,7 +31,12 @@
 // mkdir, symlink, link, rename's destination) first looks the name up on every subvolume when
 // the directory's layout is not committed (its commit hash is not the volume's: fix-layout ran
 // and files may still sit where they hashed before) — GlusterFS's lookup-optimize; in a
-// committed directory the hashed subvolume's answer is authoritative and create is one fop. Names starting with ".weft-dht-" are
+// committed directory the hashed subvolume's answer is authoritative and create is one fop.
+// Rebalance commits: each directory whose files are all in place gets the rebalance's new
+// commit hash in its layout, and when the whole rebalance succeeded the hash is settled on the
+// root (trusted.glusterfs.dht.commithash); fix-layout alone, a failed or a stopped rebalance
+// commit nothing. A client reads an uncommitted directory's layout and the volume hash again
+// when its cached copy is a second old, so long-lived clients see the commit. Names starting with ".weft-dht-" are
 // distribute's own (rename's temporaries): hidden from readdir and lookup, refused to clients;
 // the fix-layout/rebalance crawl removes those older than rename-leftover-age (an interrupted
 // rename's leftovers).

@@ -4,6 +4,7 @@ import (
 	"encoding/binary"
 	"fmt"
 	"sort"
+	"time"
 
 	"golang.org/x/sys/unix"
 )
@@ -55,6 +56,9 @@ type Layout struct {
 	Type       uint32
 	CommitHash uint32
 	Ranges     []Range
+	// at is when the layout was read from the subvolumes (zero: written by this client); set
+	// before the layout is cached, never after.
+	at time.Time
 }
 
 // EncodeRange returns the 16-byte trusted.glusterfs.dht value of one range: four big-endian

@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"strconv"
 	"strings"
 	"time"
 
@@ -54,8 +55,13 @@ type Status struct {
 	Bytes    uint64 // data copied
 	// Leftovers counts the temporary names of interrupted renames removed by the crawl.
 	Leftovers int
-	Current   string // the path being processed
-	LastErr   string // the last migration failure, for the log
+	// Committed counts the directories whose layout got the rebalance's new commit hash (their
+	// files all on their hashed subvolumes); CommitHash is the volume commit hash settled on the
+	// root when the whole rebalance completed with no failure (0: none settled).
+	Committed  int
+	CommitHash uint32
+	Current    string // the path being processed
+	LastErr    string // the last migration failure, for the log
 }
 
 // ErrMigrationSkipped is wrapped by Migrate for a file it leaves in place on purpose (busy,
@@ -70,10 +76,12 @@ var ErrMigrationSkipped = errors.New("distribute: migration skipped")
 // crawl also removes the temporary names an interrupted rename left (see cleanLeftovers).
 func FixLayout(ctx context.Context, d *DHT, dir *graph.Loc) error {
 	var st Status
-	return fixLayout(ctx, d, dir, &st)
+	return fixLayout(ctx, d, dir, &st, nil)
 }
 
-func fixLayout(ctx context.Context, d *DHT, dir *graph.Loc, st *Status) error {
+// fixLayout fixes dir and the directories below it; fixed, if not nil, gets the layout written
+// on each directory (by GFID), which Rebalance commits once the directory's files are in place.
+func fixLayout(ctx context.Context, d *DHT, dir *graph.Loc, st *Status, fixed map[graph.GFID]*Layout) error {
 	if dir == nil {
 		return errNilLoc
 	}
@@ -88,8 +96,12 @@ func fixLayout(ctx context.Context, d *DHT, dir *graph.Loc, st *Status) error {
 	g := r.Stat.GFID
 	path := locPath(dir)
 	dl := &graph.Loc{GFID: g, Path: dir.Path}
-	if err := d.fixOne(ictx, dir, dl, path, r.Stat); err != nil {
+	n, err := d.fixOne(ictx, dir, dl, path, r.Stat)
+	if err != nil {
 		return err
+	}
+	if fixed != nil && n != nil {
+		fixed[g] = n.Clone()
 	}
 	st.Dirs++
 	st.Leftovers += d.cleanLeftovers(ictx, dl)
@@ -106,7 +118,7 @@ func fixLayout(ctx context.Context, d *DHT, dir *graph.Loc, st *Status) error {
 		}
 		c := dl.Child(e.Name)
 		c.GFID = e.Stat.GFID
-		if err := fixLayout(ctx, d, c, st); err != nil {
+		if err := fixLayout(ctx, d, c, st, fixed); err != nil {
 			return err
 		}
 	}
@@ -155,14 +167,14 @@ func (d *DHT) cleanLeftovers(ctx context.Context, dl *graph.Loc) int {
 	return n
 }
 
-func (d *DHT) fixOne(ctx context.Context, dir, dl *graph.Loc, path string, st graph.Iatt) error {
+func (d *DHT) fixOne(ctx context.Context, dir, dl *graph.Loc, path string, st graph.Iatt) (*Layout, error) {
 	if len(d.subs) == 1 {
-		return nil
+		return nil, nil
 	}
 	d.dropVolCommitHash() // a layout change: a rebalance may commit a new hash
 	unlock, err := d.lock(ctx, d.subs[d.firstUp()], dl, graph.LockWrite)
 	if err != nil {
-		return err
+		return nil, err
 	}
 	defer unlock()
 	res, l := d.lookupDir(ctx, dl, nil)
@@ -173,13 +185,13 @@ func (d *DHT) fixOne(ctx context.Context, dir, dl *graph.Loc, path string, st gr
 		case graph.Errno(r.err) == unix.ENOENT:
 			missing = append(missing, i)
 		case r.err != nil:
-			return graph.Errorf(graph.Errno(r.err), "distribute: fix-layout %s on %s: %v", path, d.names[i], r.err)
+			return nil, graph.Errorf(graph.Errno(r.err), "distribute: fix-layout %s on %s: %v", path, d.names[i], r.err)
 		default:
-			return graph.Errorf(unix.ENOTDIR, "distribute: fix-layout %s: not a directory on %s", path, d.names[i])
+			return nil, graph.Errorf(unix.ENOTDIR, "distribute: fix-layout %s: not a directory on %s", path, d.names[i])
 		}
 	}
 	if len(missing) > 0 && dir.Name == "" && !st.GFID.IsRoot() {
-		return graph.Errorf(unix.EINVAL, "distribute: fix-layout %s: directory missing on a subvolume and no name to create it", path)
+		return nil, graph.Errorf(unix.EINVAL, "distribute: fix-layout %s: directory missing on a subvolume and no name to create it", path)
 	}
 	mk := fanout(missing, func(i int) (graph.EntryReply, error) {
 		ml := &graph.Loc{Path: dir.Path, Name: dir.Name, ParentGFID: dir.ParentGFID}
@@ -187,7 +199,7 @@ func (d *DHT) fixOne(ctx context.Context, dir, dl *graph.Loc, path string, st gr
 	})
 	for k, i := range missing {
 		if mk[k].err != nil && graph.Errno(mk[k].err) != unix.EEXIST {
-			return graph.Errorf(graph.Errno(mk[k].err), "distribute: fix-layout %s: mkdir on %s: %v", path, d.names[i], mk[k].err)
+			return nil, graph.Errorf(graph.Errno(mk[k].err), "distribute: fix-layout %s: mkdir on %s: %v", path, d.names[i], mk[k].err)
 		}
 	}
 	for i := range l.Ranges {
@@ -200,7 +212,7 @@ func (d *DHT) fixOne(ctx context.Context, dir, dl *graph.Loc, path string, st gr
 	l.CommitHash = LayoutHashInvalid
 	n := Fix(l, d.assignParams(ctx, path, st.GFID))
 	if n == nil {
-		return nil // a user-set layout is left alone, as GlusterFS does
+		return nil, nil // a user-set layout is left alone, as GlusterFS does
 	}
 	for i := range n.Ranges {
 		n.Ranges[i].Err = -1
@@ -208,11 +220,11 @@ func (d *DHT) fixOne(ctx context.Context, dir, dl *graph.Loc, path string, st gr
 	}
 	for i, err := range d.writeLayout(ctx, st.GFID, dl.Path, n) {
 		if err != nil {
-			return graph.Errorf(graph.Errno(err), "distribute: fix-layout %s: write layout on %s: %v", path, d.names[i], err)
+			return nil, graph.Errorf(graph.Errno(err), "distribute: fix-layout %s: write layout on %s: %v", path, d.names[i], err)
 		}
 	}
 	d.setLayout(st.GFID, n)
-	return nil
+	return n, nil
 }
 
 // list reads a whole directory through distribute (readdirp).
@@ -549,6 +561,16 @@ func (m *migration) rollback() {
 // its hashed subvolume (GlusterFS `volume rebalance start`). progress, if not nil, is called after
 // each directory and file. Files that cannot be moved are counted and left in place; the first
 // error that stops the walk (a directory that cannot be listed) is returned.
+//
+// Lookup-optimize (GlusterFS's commit hash, gf_defrag_settle_hash): the rebalance picks a new
+// volume commit hash. Once a directory's entries have all been handled with none failed or left
+// off their hashed subvolume, its layout — unchanged since this rebalance's fix-layout — is
+// rewritten with the new hash. When the whole rebalance completed (not stopped, no error, no
+// failed file), the new hash is settled on the root (trusted.glusterfs.dht.commithash), and
+// every directory carrying it counts as committed: a miss on the hashed subvolume is final and
+// a create is one fop. Until then — and for good if the rebalance failed or was stopped — the
+// directories keep a hash that is not the volume's and stay uncommitted; the next rebalance
+// picks another hash. FixLayout alone never commits (files are not yet where the layout says).
 func Rebalance(ctx context.Context, d *DHT, progress func(Status)) (Status, error) {
 	var st Status
 	report := func() {
@@ -556,26 +578,51 @@ func Rebalance(ctx context.Context, d *DHT, progress func(Status)) (Status, erro
 			progress(st)
 		}
 	}
-	err := fixLayout(ctx, d, graph.RootLoc(), &st)
+	fixed := map[graph.GFID]*Layout{}
+	err := fixLayout(ctx, d, graph.RootLoc(), &st, fixed)
 	report()
 	if err != nil {
 		return st, err
 	}
-	err = d.migrateTree(ctx, graph.RootLoc(), &st, report)
+	rb := &rebalancer{d: d, st: &st, report: report, fixed: fixed, hash: d.newCommitHash(internalCreds(ctx))}
+	_, err = rb.migrateTree(ctx, graph.RootLoc())
 	st.Current = ""
+	if err == nil {
+		err = ctx.Err()
+	}
+	if err == nil && st.Failed == 0 && len(d.subs) > 1 {
+		if serr := d.settleCommitHash(internalCreds(ctx), rb.hash); serr != nil {
+			err = serr
+		} else {
+			st.CommitHash = rb.hash
+		}
+	}
 	report()
 	return st, err
 }
 
-func (d *DHT) migrateTree(ctx context.Context, dir *graph.Loc, st *Status, report func()) error {
+// rebalancer is the state of one Rebalance's migration walk.
+type rebalancer struct {
+	d      *DHT
+	st     *Status
+	report func()
+	fixed  map[graph.GFID]*Layout // the layouts fix-layout wrote, by directory
+	hash   uint32                 // the new volume commit hash
+}
+
+// migrateTree migrates the files of dir and below; it reports whether every entry of dir itself
+// is now on its hashed subvolume (and commits dir's layout when so).
+func (rb *rebalancer) migrateTree(ctx context.Context, dir *graph.Loc) (bool, error) {
+	d, st := rb.d, rb.st
 	ictx := internalCreds(ctx)
 	ents, err := d.list(ictx, dir)
 	if err != nil {
-		return err
+		return false, err
 	}
+	inPlace := true
 	for _, e := range ents {
 		if err := ctx.Err(); err != nil {
-			return err
+			return false, err
 		}
 		if e.Name == "." || e.Name == ".." {
 			continue
@@ -584,8 +631,8 @@ func (d *DHT) migrateTree(ctx context.Context, dir *graph.Loc, st *Status, repor
 		c.GFID = e.Stat.GFID
 		switch {
 		case e.Type == unix.DT_DIR || e.Stat.IsDir():
-			if err := d.migrateTree(ctx, c, st, report); err != nil {
-				return err
+			if _, err := rb.migrateTree(ctx, c); err != nil {
+				return false, err
 			}
 		case e.Type == unix.DT_REG || e.Stat.IsReg():
 			st.Scanned++
@@ -598,12 +645,116 @@ func (d *DHT) migrateTree(ctx context.Context, dir *graph.Loc, st *Status, repor
 			case err == nil:
 			case errors.Is(err, ErrMigrationSkipped):
 				st.Skipped++
+				// A skipped file stays where it is: the directory is committed only if the
+				// name is reachable from its hashed subvolume (a link file there).
+				if !d.onHashed(ictx, c) {
+					inPlace = false
+				}
 			default:
 				st.Failed++
 				st.LastErr = err.Error()
+				inPlace = false
 			}
-			report()
+			rb.report()
+		default:
+			// Symlinks, devices, fifos are not migrated: a lookup gives a name found off its
+			// hashed subvolume a link file there; the directory is committed only if it did.
+			if _, err := d.Lookup(ictx, c, nil); err != nil && graph.Errno(err) != unix.ENOENT {
+				inPlace = false
+			} else if err == nil && !d.onHashed(ictx, c) {
+				inPlace = false
+			}
 		}
 	}
+	if err := ctx.Err(); err != nil {
+		return false, err
+	}
+	if inPlace {
+		g := dir.GFID
+		if ok := d.commitLayout(ictx, &graph.Loc{GFID: g, Path: dir.Path}, rb.fixed[g], rb.hash); ok {
+			st.Committed++
+		}
+	}
+	return inPlace, nil
+}
+
+// onHashed reports whether the name at loc is present (its data or a link file with its GFID)
+// on the subvolume it hashes to.
+func (d *DHT) onHashed(ctx context.Context, loc *graph.Loc) bool {
+	h, _, err := d.hashed(ctx, loc)
+	if err != nil {
+		return false
+	}
+	r, err := d.subs[h].Lookup(ctx, &graph.Loc{Path: loc.Path, Name: loc.Name, ParentGFID: loc.ParentGFID}, nil)
+	return err == nil && (loc.GFID.IsZero() || r.Stat.GFID == loc.GFID)
+}
+
+// newCommitHash picks a volume commit hash for a rebalance (glusterd derives it from the time):
+// never 0 (no hash), LayoutHashInvalid, nor the current one.
+func (d *DHT) newCommitHash(ctx context.Context) uint32 {
+	cur := d.volCommitHash(ctx)
+	seed := time.Now().UnixNano()
+	for {
+		h := DMHash([]byte(fmt.Sprintf("%s-%d", d.Name(), seed)))
+		if h != 0 && h != LayoutHashInvalid && h != cur {
+			return h
+		}
+		seed++
+	}
+}
+
+// commitLayout rewrites the layout of directory dl with commit hash hash (dht_update_commit_hash_
+// for_layout), under the layout-heal lock, if it is still want — the layout fix-layout wrote in
+// this rebalance, every subvolume's copy present with its range. It reports whether it did; a
+// failure leaves the directory uncommitted (a partly written hash makes the merged layout's
+// invalid), and is logged.
+func (d *DHT) commitLayout(ctx context.Context, dl *graph.Loc, want *Layout, hash uint32) bool {
+	if want == nil || len(d.subs) == 1 {
+		return false
+	}
+	unlock, err := d.lock(ctx, d.subs[d.firstUp()], dl, graph.LockWrite)
+	if err != nil {
+		d.Logger().Warn("commit hash: layout lock failed", zap.String("path", dl.Path), zap.Error(err))
+		return false
+	}
+	defer unlock()
+	_, l := d.lookupDir(ctx, dl, nil)
+	for i := range l.Ranges {
+		r := &l.Ranges[i]
+		w := want.For(r.Subvol)
+		if r.Err != 0 || w == nil || r.Start != w.Start || r.Stop != w.Stop || (r.CommitHash != LayoutHashInvalid && r.CommitHash != hash) {
+			d.Logger().Info("commit hash: layout changed since fix-layout, directory left uncommitted", zap.String("path", dl.Path))
+			return false
+		}
+		r.CommitHash = hash
+	}
+	l.CommitHash = hash
+	for i, err := range d.writeLayout(ctx, dl.GFID, dl.Path, l) {
+		if err != nil {
+			d.Logger().Warn("commit hash: writing the layout failed", zap.String("path", dl.Path), zap.String("subvolume", d.names[i]), zap.Error(err))
+			d.forget(dl.GFID)
+			return false
+		}
+	}
+	l.at = time.Now()
+	d.setLayout(dl.GFID, l)
+	return true
+}
+
+// settleCommitHash stores hash as the volume commit hash on the root of every subvolume
+// (gf_defrag_settle_hash on the root) and takes it as this client's; other clients read it on
+// their next root lookup or when they find a directory not committed (see hashed).
+func (d *DHT) settleCommitHash(ctx context.Context, hash uint32) error {
+	v := append([]byte(strconv.FormatUint(uint64(hash), 10)), 0)
+	res := fanout(d.all(), func(i int) (graph.Xdata, error) {
+		return d.subs[i].Setxattr(ctx, graph.RootLoc(), graph.Xdata{XattrCommitHash: v}, 0, nil)
+	})
+	for i, r := range res {
+		if r.err != nil {
+			d.dropVolCommitHash()
+			return graph.Errorf(graph.Errno(r.err), "distribute: settling commit hash %d on %s: %v", hash, d.names[i], r.err)
+		}
+	}
+	d.volCommit.Store(volCommitKnown | uint64(hash))
 	return nil
 }
