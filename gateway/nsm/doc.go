@@ -16,6 +16,8 @@
 // SM_SIMU_CRASH, which only local callers (loopback) may use, as rpc.statd enforces — a
 // remote caller gets STAT_FAIL or nothing done; SM_NOTIFY (a remote host's new state: the
 // in-process observer, the NLM, is told, and the callbacks registered with SM_MON are made).
+// The Server is an rpc.Handler: gateway/server serves it over TCP and, with Locking.ServeUDP,
+// over UDP (Linux's rpc.statd sends SM_NOTIFY as a datagram). Outgoing calls use TCP.
 //
 // # Persistent state
 //
