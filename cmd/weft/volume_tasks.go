@@ -134,6 +134,12 @@ func humanBytes(n uint64) string {
 func taskLine(t *api.TaskStatus) string {
 	s := fmt.Sprintf("%s on %s: %s: %d dirs, %d scanned, %d migrated, %d skipped, %d failed, %s",
 		t.Kind, t.Node, t.State, t.Dirs, t.Scanned, t.Migrated, t.Skipped, t.Failed, humanBytes(t.Bytes))
+	if t.Committed > 0 {
+		s += fmt.Sprintf(", %d dirs committed", t.Committed)
+	}
+	if t.Leftovers > 0 {
+		s += fmt.Sprintf(", %d rename leftovers removed", t.Leftovers)
+	}
 	if t.Error != "" {
 		s += " (" + t.Error + ")"
 	}

@@ -169,9 +169,15 @@ type TaskStatus struct {
 	Skipped  int      `json:"skipped"`
 	Failed   int      `json:"failed"`
 	Bytes    uint64   `json:"bytes"`
-	Current  string   `json:"current,omitempty"`
-	LastErr  string   `json:"last_error,omitempty"`
-	Error    string   `json:"error,omitempty"` // what stopped the task
+	// Leftovers counts the temporary names of interrupted renames the crawl removed; Committed
+	// the directories whose layout got the rebalance's new commit hash (lookups there need not
+	// search every brick); CommitHash the volume commit hash settled at the end (0: none).
+	Leftovers  int    `json:"rename_leftovers,omitempty"`
+	Committed  int    `json:"dirs_committed,omitempty"`
+	CommitHash uint32 `json:"commit_hash,omitempty"`
+	Current    string `json:"current,omitempty"`
+	LastErr    string `json:"last_error,omitempty"`
+	Error      string `json:"error,omitempty"` // what stopped the task
 	// Resumed counts the times the task was started again after its daemon restarted.
 	Resumed int       `json:"resumed,omitempty"`
 	Started time.Time `json:"started"`

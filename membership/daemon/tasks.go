@@ -59,10 +59,6 @@ type task struct {
 	placeholder context.Context
 	saveMu      sync.Mutex // serialises saves
 	lastSave    time.Time  // guarded by mu
-	// From distribute's Status, which api.TaskStatus has no field for (logged at the end):
-	// rename leftovers removed, directories committed, the volume commit hash settled.
-	leftovers, committed int    // guarded by mu
-	commitHash           uint32 // guarded by mu
 }
 
 // persist saves the task's status now, or (when !force) if the last save is a second old.
@@ -94,7 +90,7 @@ func (t *task) progress(s distribute.Status) {
 	t.mu.Lock()
 	t.st.Dirs, t.st.Scanned, t.st.Migrated, t.st.Skipped, t.st.Failed = s.Dirs, s.Scanned, s.Migrated, s.Skipped, s.Failed
 	t.st.Bytes, t.st.Current, t.st.LastErr = s.Bytes, s.Current, s.LastErr
-	t.leftovers, t.committed, t.commitHash = s.Leftovers, s.Committed, s.CommitHash
+	t.st.Leftovers, t.st.Committed, t.st.CommitHash = s.Leftovers, s.Committed, s.CommitHash
 	t.mu.Unlock()
 	t.persist(false)
 }
@@ -371,12 +367,9 @@ func (d *Daemon) startTask(name, kind string, bricks []string, resumed int, run 
 			t.persist(true)
 		}
 		s := t.status()
-		t.mu.Lock()
-		left, committed, hash := t.leftovers, t.committed, t.commitHash
-		t.mu.Unlock()
 		d.log.Info("task finished", zap.String("volume", name), zap.String("kind", kind), zap.String("state", s.State),
 			zap.Int("scanned", s.Scanned), zap.Int("migrated", s.Migrated), zap.Int("failed", s.Failed),
-			zap.Int("rename_leftovers_removed", left), zap.Int("dirs_committed", committed), zap.Uint32("commit_hash", hash),
+			zap.Int("rename_leftovers_removed", s.Leftovers), zap.Int("dirs_committed", s.Committed), zap.Uint32("commit_hash", s.CommitHash),
 			zap.String("error", s.Error))
 	}()
 	return t, nil
