@@ -97,8 +97,8 @@ type clientConn struct {
 	conn   *rpc.Conn
 	remote net.Addr
 
-	mu          sync.Mutex
-	state       int // 0 new, 1 challenged, 2 attached, 3 gone
+	mu          sync.RWMutex // fops read state under RLock, so concurrent calls do not queue
+	state       int          // 0 new, 1 challenged, 2 attached, 3 gone
 	id          string
 	serverNonce [proto.NonceSize]byte
 	clientNonce [proto.NonceSize]byte
@@ -402,12 +402,14 @@ func (s *Server) serve(ctx context.Context, call *rpc.Call, r *rpc.Reply) rpc.Ac
 		if err := proto.DecodeArgs(call.Args, f, &a); err != nil {
 			return s.garbage(cc, call)
 		}
-		cc.mu.Lock()
+		// Under the read lock: many calls at once (WaitGroup.Add is safe concurrently), none
+		// while a disconnect changes the state and then waits for inflight.
+		cc.mu.RLock()
 		attached := cc.state == stAttached
 		if attached {
 			cc.inflight.Add(1)
 		}
-		cc.mu.Unlock()
+		cc.mu.RUnlock()
 		if !attached {
 			rep := proto.Reply{Errno: uint32(unix.EPERM)}
 			_ = proto.EncodeReply(&e, f, &rep)
