@@ -14,4 +14,4 @@ echo "== brick wire table"
 WEFT_BENCH_TABLE=1 WEFT_BENCH_SECS=${WEFT_BENCH_SECS:-0.1} WEFT_BENCH_ROUNDS=${WEFT_BENCH_ROUNDS:-3} \
 	go test -count=1 -timeout 20m -run '^TestWireBenchTable$' -v ./bricks/server/ | grep -v '^=== RUN' | sed -e 's/^        //' -e 's/^    bench_test.go:[0-9]*: *$//'
 run -bench 'Gateway' -benchtime 1s ./gateway/server/
-run -bench . -benchtime 300x ./graph/xlators/cluster/clustertest/
+run -bench . -benchtime 300x -count 3 ./graph/xlators/cluster/clustertest/
