@@ -303,6 +303,8 @@ func (s *supervisor) reloadProc(p *proc, sp spec) {
 	}
 	p.content = sp.contentKey
 	p.mu.Lock()
+	// What the status shows that the content decides: the volumes a gateway serves.
+	p.spec.volume, p.spec.volumes = sp.volume, sp.volumes
 	pid := p.pid
 	p.mu.Unlock()
 	if pid <= 0 {

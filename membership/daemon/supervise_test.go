@@ -195,12 +195,26 @@ func TestSupervisorReloadsInsteadOfRestarting(t *testing.T) {
 	// Nothing changes: nothing happens.
 	s.reconcile()
 	waitRecords(4)
+	// A reloaded process's status follows its new spec: a gateway that now serves another set
+	// of volumes is listed under them (regression: the status kept the volumes of the first start).
+	g := mk("brick", "v2", "e3")
+	g.volume, g.volumes = "b", []string{"b", "c"}
+	set(g)
+	rs = waitRecords(5)
+	if r := rs[4]; r.what != "hup" || r.pid != brickPid {
+		t.Fatalf("volumes change: got %+v", r)
+	}
+	for _, ps := range s.status().Processes {
+		if ps.Pid == brickPid && (!ps.Serves("c") || ps.Volume != "b") {
+			t.Fatalf("status after the reload: %+v", ps)
+		}
+	}
 
 	// The self-heal daemon is not reloadable: a content change restarts it.
 	shdPid := pidOf("shd")
 	set(mk("shd", "s2", "x"))
-	rs = waitRecords(5)
-	if r := rs[4]; r.what != "start" || r.pid == shdPid || r.content != "s2+x" {
+	rs = waitRecords(6)
+	if r := rs[5]; r.what != "start" || r.pid == shdPid || r.content != "s2+x" {
 		t.Fatalf("shd change: want a new start, got %+v", r)
 	}
 
@@ -208,11 +222,11 @@ func TestSupervisorReloadsInsteadOfRestarting(t *testing.T) {
 	sp := mk("brick", "v3", "e2")
 	sp.restartKey = "another topology"
 	set(sp)
-	rs = waitRecords(6)
-	if r := rs[5]; r.what != "start" || r.pid == brickPid || r.content != "v3+e2" {
+	rs = waitRecords(7)
+	if r := rs[6]; r.what != "start" || r.pid == brickPid || r.content != "v3+e2" {
 		t.Fatalf("restart key change: want a new start, got %+v", r)
 	}
-	if s.reloads != 2 {
+	if s.reloads != 3 {
 		t.Fatalf("reloads %d", s.reloads)
 	}
 }
