@@ -189,12 +189,16 @@ func TestDisconnectReleasesLocks(t *testing.T) {
 	fdsBefore := b.srv.OpenFDs()
 	c1.Fini() // the connection goes; fd1 and the locks of c1 stay referenced on the client side
 	waitFor(t, func() bool { return b.srv.OpenFDs() == fdsBefore-1 }, "the brick releases the gone client's fd")
-	if _, _, err := c2.Lk(ctx2, fd2, graph.SetLk, wl, nil); err != nil {
-		t.Fatalf("c2 lock after c1 disconnected: %v", err)
-	}
-	if _, err := c2.Inodelk(ctx2, "dom", loc, graph.SetLk, wl, nil); err != nil {
-		t.Fatalf("c2 inodelk after c1 disconnected: %v", err)
-	}
+	// The fd leaves the client's table before the release of its fds and locks has run (it
+	// waits for the client's fops in flight first), so the locks become free shortly after.
+	waitFor(t, func() bool {
+		_, _, err := c2.Lk(ctx2, fd2, graph.SetLk, wl, nil)
+		return err == nil
+	}, "c2's posix lock after c1 disconnected")
+	waitFor(t, func() bool {
+		_, err := c2.Inodelk(ctx2, "dom", loc, graph.SetLk, wl, nil)
+		return err == nil
+	}, "c2's inodelk after c1 disconnected")
 }
 
 // rawConn speaks records on a plain TCP socket.
