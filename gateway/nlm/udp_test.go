@@ -130,7 +130,16 @@ func startUDPGateway(t *testing.T, top graph.Xlator, lc server.LockingConfig) (*
 		_ = g.Close(cctx)
 		lk.Close()
 	})
-	nlmUDP, nsmUDP, err := lk.ServeUDP(ctx)
+	// StartLocking alone serves the lock protocols over UDP and maps them (what `weft gateway`
+	// runs): the port mapper answers GETPORT over UDP with the TCP port numbers.
+	pa := newUDPPeer(t, "probe")
+	if p := pa.getport(g.PortmapUDPAddr(), nlm.Program, nlm.V4); p != lk.NLMAddr().(*net.TCPAddr).Port {
+		t.Fatalf("NLM v4 over UDP mapped to port %d after StartLocking, want %v", p, lk.NLMAddr())
+	}
+	if p := pa.getport(g.PortmapUDPAddr(), nsm.Program, nsm.Version); p != lk.NSMAddr().(*net.TCPAddr).Port {
+		t.Fatalf("NSM over UDP mapped to port %d after StartLocking, want %v", p, lk.NSMAddr())
+	}
+	nlmUDP, nsmUDP, err := lk.ServeUDP(ctx) // the listeners StartLocking made
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -5,6 +5,7 @@ import (
 	"errors"
 	"fmt"
 	"net"
+	"sync"
 	"time"
 
 	"go.uber.org/zap"
@@ -49,6 +50,9 @@ type Locking struct {
 	registered       []portmap.Mapping // with the system rpcbind
 	cancel           context.CancelFunc
 	done             chan struct{}
+	udpOnce          sync.Once // ServeUDP
+	nlmUDP, nsmUDP   net.Addr
+	udpErr           error
 }
 
 // StartLocking serves NLM (versions 1, 3, 4) and NSM (version 1) on the gateway's RPC server,
@@ -93,6 +97,10 @@ func (g *Gateway) StartLocking(ctx context.Context, lc LockingConfig) (*Locking,
 	ns.Register(g.rpc)
 	if err := l.mapPorts(ctx); err != nil {
 		g.log.Warn("lock protocols not registered with the port mapper; clients must be given the ports", zap.Error(err))
+	}
+	// Over UDP too: Linux's rpc.statd sends SM_NOTIFY by UDP, and lockd may call NLM by UDP.
+	if _, _, err := l.ServeUDP(ctx); err != nil {
+		g.log.Warn("lock protocols not served over UDP", zap.Error(err))
 	}
 	var nctx context.Context
 	nctx, l.cancel = context.WithCancel(context.Background())

@@ -23,9 +23,15 @@ import (
 // are the same calls as over TCP: one datagram each (UDPTransport), answered by the same
 // handlers, so a client's locks are the same whichever way its calls come.
 //
-// Call it once, after StartLocking; the listeners close with the gateway (Gateway.Close) and
-// the rpcbind mappings go with Locking.Close. It returns the UDP addresses of NLM and NSM.
+// StartLocking calls it once, after the TCP listeners; the UDP listeners close with the gateway
+// (Gateway.Close) and the rpcbind mappings go with Locking.Close. It returns the UDP addresses
+// of NLM and NSM; a second call returns the addresses of the first.
 func (l *Locking) ServeUDP(ctx context.Context) (nlmAddr, nsmAddr net.Addr, err error) {
+	l.udpOnce.Do(func() { l.nlmUDP, l.nsmUDP, l.udpErr = l.serveUDP(ctx) })
+	return l.nlmUDP, l.nsmUDP, l.udpErr
+}
+
+func (l *Locking) serveUDP(ctx context.Context) (nlmAddr, nsmAddr net.Addr, err error) {
 	g := l.g
 	registerNLM(g.udp, l.NLM)
 	l.NSM.Register(g.udp)
