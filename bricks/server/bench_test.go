@@ -18,7 +18,7 @@ import (
 	"go.uber.org/zap"
 	"golang.org/x/sys/unix"
 
-	"github.com/weftfs/weft/bricks/server"
+	"github.com/weftfs/weft/bricks/server/servertest"
 	"github.com/weftfs/weft/graph"
 	"github.com/weftfs/weft/graph/xlators/protocol/client"
 )
@@ -83,29 +83,8 @@ type fopTarget []graph.Fops
 // -v, which would put the logger on the measured path).
 func benchBrick(t testing.TB, transport string) *brick {
 	t.Helper()
-	dir := t.TempDir()
-	log := zap.NewNop()
-	px, err := graph.Construct("storage/posix", dir, map[string]string{"directory": dir, "health-check-interval": "0"}, log)
-	if err != nil {
-		t.Fatal(err)
-	}
-	lk, err := graph.Construct("features/locks", "brick-locks", nil, log, px)
-	if err != nil {
-		t.Fatal(err)
-	}
-	sx, err := graph.Construct(server.Type, "brick-server", map[string]string{"listen": "127.0.0.1:0", "transport": transport}, log, lk)
-	if err != nil {
-		t.Fatal(err)
-	}
-	g, err := graph.NewGraph(sx)
-	if err != nil {
-		t.Fatal(err)
-	}
-	if err := g.Activate(context.Background()); err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(g.Fini)
-	return &brick{g: g, srv: sx.(*server.Server), dir: dir}
+	b := servertest.Start(t, servertest.Options{Transport: transport})
+	return &brick{g: b.Graph, srv: b.Server, dir: b.Dir}
 }
 
 // connectClients opens n protocol/client connections to addr; closing them is the returned

@@ -11,6 +11,7 @@ import (
 
 	_ "github.com/weftfs/weft/bricks/posix"
 	"github.com/weftfs/weft/bricks/server"
+	"github.com/weftfs/weft/bricks/server/servertest"
 	"github.com/weftfs/weft/graph"
 	_ "github.com/weftfs/weft/graph/xlators/features/locks"
 	"github.com/weftfs/weft/graph/xlators/protocol/client"
@@ -25,36 +26,12 @@ type brick struct {
 
 func startBrick(t testing.TB, transport string, extra map[string]string) *brick {
 	t.Helper()
-	dir := t.TempDir()
-	log := zap.NewNop()
+	var log *zap.Logger
 	if testing.Verbose() {
 		log = zaptest.NewLogger(t)
 	}
-	px, err := graph.Construct("storage/posix", dir, map[string]string{"directory": dir, "health-check-interval": "0"}, log)
-	if err != nil {
-		t.Fatal(err)
-	}
-	lk, err := graph.Construct("features/locks", "brick-locks", nil, log, px)
-	if err != nil {
-		t.Fatal(err)
-	}
-	opts := map[string]string{"listen": "127.0.0.1:0", "transport": transport}
-	for k, v := range extra {
-		opts[k] = v
-	}
-	sx, err := graph.Construct(server.Type, "brick-server", opts, log, lk)
-	if err != nil {
-		t.Fatal(err)
-	}
-	g, err := graph.NewGraph(sx)
-	if err != nil {
-		t.Fatal(err)
-	}
-	if err := g.Activate(context.Background()); err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(g.Fini)
-	return &brick{g: g, srv: sx.(*server.Server), dir: dir}
+	b := servertest.Start(t, servertest.Options{Transport: transport, Server: extra, Log: log})
+	return &brick{g: b.Graph, srv: b.Server, dir: b.Dir}
 }
 
 // events records the events leaving the top of a client graph.

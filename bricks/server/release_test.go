@@ -10,10 +10,9 @@ import (
 	"testing"
 	"time"
 
-	"go.uber.org/zap"
 	"golang.org/x/sys/unix"
 
-	"github.com/weftfs/weft/bricks/server"
+	"github.com/weftfs/weft/bricks/server/servertest"
 	"github.com/weftfs/weft/graph"
 )
 
@@ -50,33 +49,8 @@ func init() {
 // startTappedBrick is startBrick with a releaseTap between features/locks and protocol/server.
 func startTappedBrick(t *testing.T, transport string) (*brick, *releaseTap) {
 	t.Helper()
-	dir := t.TempDir()
-	log := zap.NewNop()
-	px, err := graph.Construct("storage/posix", dir, map[string]string{"directory": dir, "health-check-interval": "0"}, log)
-	if err != nil {
-		t.Fatal(err)
-	}
-	lk, err := graph.Construct("features/locks", "locks", nil, log, px)
-	if err != nil {
-		t.Fatal(err)
-	}
-	tap, err := graph.Construct("test/release-tap", "brick-locks", nil, log, lk)
-	if err != nil {
-		t.Fatal(err)
-	}
-	sx, err := graph.Construct(server.Type, "brick-server", map[string]string{"listen": "127.0.0.1:0", "transport": transport}, log, tap)
-	if err != nil {
-		t.Fatal(err)
-	}
-	g, err := graph.NewGraph(sx)
-	if err != nil {
-		t.Fatal(err)
-	}
-	if err := g.Activate(context.Background()); err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(g.Fini)
-	return &brick{g: g, srv: sx.(*server.Server), dir: dir}, tap.(*releaseTap)
+	b := servertest.Start(t, servertest.Options{Transport: transport, Tap: "test/release-tap"})
+	return &brick{g: b.Graph, srv: b.Server, dir: b.Dir}, b.Tap.(*releaseTap)
 }
 
 // TestReadvBuffersReleasedAfterReply: many concurrent READVs on one remote FD get their own

@@ -17,7 +17,7 @@ import (
 	"go.uber.org/zap"
 	"go.uber.org/zap/zaptest"
 
-	brickserver "github.com/weftfs/weft/bricks/server"
+	"github.com/weftfs/weft/bricks/server/servertest"
 	"github.com/weftfs/weft/configs"
 	"github.com/weftfs/weft/gateway/handle"
 	"github.com/weftfs/weft/gateway/nfstest"
@@ -35,30 +35,9 @@ type brick struct {
 
 func startBrick(t *testing.T) brick {
 	t.Helper()
-	dir := t.TempDir()
-	log := zap.NewNop()
-	px, err := graph.Construct("storage/posix", dir, map[string]string{"directory": dir, "health-check-interval": "0"}, log)
-	if err != nil {
-		t.Fatal(err)
-	}
-	lk, err := graph.Construct("features/locks", "brick-locks", nil, log, px)
-	if err != nil {
-		t.Fatal(err)
-	}
-	sx, err := graph.Construct(brickserver.Type, "brick-server", map[string]string{"listen": "127.0.0.1:0"}, log, lk)
-	if err != nil {
-		t.Fatal(err)
-	}
-	g, err := graph.NewGraph(sx)
-	if err != nil {
-		t.Fatal(err)
-	}
-	if err := g.Activate(context.Background()); err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(g.Fini)
-	host, port, _ := net.SplitHostPort(sx.(*brickserver.Server).Addr().String())
-	return brick{dir: dir, host: host, port: port}
+	b := servertest.Start(t, servertest.Options{})
+	host, port, _ := net.SplitHostPort(b.Addr())
+	return brick{dir: b.Dir, host: host, port: port}
 }
 
 // clientVolfile is a distribute graph over bricks (ping timeout in seconds).

@@ -14,7 +14,7 @@ import (
 	"golang.org/x/sys/unix"
 
 	_ "github.com/weftfs/weft/bricks/posix"
-	"github.com/weftfs/weft/bricks/server"
+	"github.com/weftfs/weft/bricks/server/servertest"
 	"github.com/weftfs/weft/graph"
 	_ "github.com/weftfs/weft/graph/xlators/features/locks"
 	"github.com/weftfs/weft/graph/xlators/protocol/client"
@@ -23,29 +23,7 @@ import (
 // startBrick runs storage/posix → features/locks → protocol/server in process.
 func startBrick(t *testing.T, transport string) string {
 	t.Helper()
-	dir := t.TempDir()
-	log := zap.NewNop()
-	px, err := graph.Construct("storage/posix", dir, map[string]string{"directory": dir, "health-check-interval": "0"}, log)
-	if err != nil {
-		t.Fatal(err)
-	}
-	lk, err := graph.Construct("features/locks", "brick-locks", nil, log, px)
-	if err != nil {
-		t.Fatal(err)
-	}
-	sx, err := graph.Construct(server.Type, "brick-server", map[string]string{"listen": "127.0.0.1:0", "transport": transport}, log, lk)
-	if err != nil {
-		t.Fatal(err)
-	}
-	g, err := graph.NewGraph(sx)
-	if err != nil {
-		t.Fatal(err)
-	}
-	if err := g.Activate(context.Background()); err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(g.Fini)
-	return sx.(*server.Server).Addr().String()
+	return servertest.Start(t, servertest.Options{Transport: transport}).Addr()
 }
 
 func connect(t *testing.T, addr, transport string) *client.Client {
