@@ -32,17 +32,7 @@ func newRecordedDHT(t *testing.T, n int, opts map[string]string) (*DHT, []graph.
 	if err != nil {
 		t.Fatal(err)
 	}
-	g, err := graph.NewGraph(top)
-	if err != nil {
-		t.Fatal(err)
-	}
-	if err := g.Activate(context.Background()); err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(g.Fini)
-	for _, k := range kids {
-		top.Notify(context.Background(), graph.EventChildUp, k)
-	}
+	activate(t, top, kids...)
 	return top.(*DHT), leaves, recs
 }
 
@@ -189,17 +179,7 @@ func BenchmarkDHTCreateByCommitState(b *testing.B) {
 			if err != nil {
 				b.Fatal(err)
 			}
-			g, err := graph.NewGraph(top)
-			if err != nil {
-				b.Fatal(err)
-			}
-			if err := g.Activate(ctx); err != nil {
-				b.Fatal(err)
-			}
-			defer g.Fini()
-			for _, l := range leaves {
-				top.Notify(ctx, graph.EventChildUp, l)
-			}
+			activate(b, top, leaves...)
 			d := top.(*DHT)
 			if _, err := d.Lookup(ctx, graph.RootLoc(), nil); err != nil {
 				b.Fatal(err)

@@ -26,17 +26,7 @@ func newDHT(t *testing.T, n int, opts map[string]string) (*DHT, []graph.Xlator) 
 	if err != nil {
 		t.Fatal(err)
 	}
-	g, err := graph.NewGraph(top)
-	if err != nil {
-		t.Fatal(err)
-	}
-	if err := g.Activate(context.Background()); err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(g.Fini)
-	for _, l := range leaves {
-		top.Notify(context.Background(), graph.EventChildUp, l)
-	}
+	activate(t, top, leaves...)
 	return top.(*DHT), leaves
 }
 
@@ -344,5 +334,22 @@ func TestITransform(t *testing.T) {
 				t.Errorf("huge offset: idx %d -> %d", idx, gi)
 			}
 		}
+	}
+}
+
+// activate builds and activates a graph over top, finalised when the test ends, and tells top
+// that each of its children is up (in-process leaves send no CHILD_UP of their own to it).
+func activate(t testing.TB, top graph.Xlator, kids ...graph.Xlator) {
+	t.Helper()
+	g, err := graph.NewGraph(top)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := g.Activate(context.Background()); err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(g.Fini)
+	for _, k := range kids {
+		top.Notify(context.Background(), graph.EventChildUp, k)
 	}
 }

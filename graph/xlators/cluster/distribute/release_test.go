@@ -56,17 +56,7 @@ func TestReadvRelease(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	g, err := graph.NewGraph(top)
-	if err != nil {
-		t.Fatal(err)
-	}
-	if err := g.Activate(ctx); err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(g.Fini)
-	for _, k := range kids {
-		top.Notify(ctx, graph.EventChildUp, k)
-	}
+	activate(t, top, kids...)
 	d := top.(*DHT)
 	if _, err := d.Lookup(ctx, graph.RootLoc(), nil); err != nil {
 		t.Fatal(err)
