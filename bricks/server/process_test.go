@@ -7,6 +7,7 @@ import (
 	"os"
 	"os/exec"
 	"path/filepath"
+	"runtime"
 	"strings"
 	"sync"
 	"syscall"
@@ -173,5 +174,31 @@ func (bp *brickProc) stop() {
 		_ = bp.cmd.Process.Kill()
 		<-bp.exited
 		bp.t.Errorf("brick did not stop on SIGTERM within 10s")
+	}
+}
+
+// TestBrickProcs: --procs sets the brick's GOMAXPROCS (logged at start), the default is twice
+// the CPUs, and a value out of range is refused with a one-line error before anything starts.
+func TestBrickProcs(t *testing.T) {
+	t.Setenv("GOMAXPROCS", "") // an empty GOMAXPROCS is ignored by the runtime and by --procs
+	for _, tc := range []struct {
+		args []string
+		want int
+	}{{[]string{"--procs", "3"}, 3}, {nil, 2 * runtime.NumCPU()}} {
+		dir := t.TempDir()
+		bp := startBrickProc(t, writeBrickVolfile(t, dir, ""), fmt.Sprintf("127.0.0.1:%d", freePort(t)), tc.args...)
+		want := fmt.Sprintf(`"procs": %d`, tc.want)
+		waitFor(t, func() bool { return strings.Contains(bp.logs(), "brick started") }, "the start line")
+		if !strings.Contains(bp.logs(), want) {
+			t.Errorf("%v: start line without %s:\n%s", tc.args, want, bp.logs())
+		}
+		bp.stop()
+	}
+	for _, bad := range []string{"-1", "4097", "x"} {
+		dir := t.TempDir()
+		out, err := exec.Command(weftBinary(t), "brick", "--volfile", writeBrickVolfile(t, dir, ""), "--procs", bad).CombinedOutput()
+		if err == nil || !strings.Contains(string(out), "--procs") || strings.Contains(string(out), "panic") {
+			t.Errorf("--procs %s: err %v, output:\n%s", bad, err, out)
+		}
 	}
 }

@@ -8,6 +8,7 @@ import (
 	"os"
 	"os/signal"
 	"path/filepath"
+	"runtime"
 	"sort"
 	"strings"
 	"syscall"
@@ -31,6 +32,7 @@ import (
 // named after the storage/posix directory found in the volfile.
 func init() {
 	var volfilePath, listen, brickName, logLevel, control string
+	var procs int
 	cmd := &cobra.Command{
 		Use:   "brick --volfile FILE [--listen ADDR:PORT] [--brick-name PATH]",
 		Short: "Run one brick process from a brick volfile whose top is protocol/server",
@@ -46,9 +48,18 @@ listener and would lose the clients' fds and locks): the brick logs it and keeps
 the daemon restarts a brick for such a change.
 
 With --control-socket, the brick serves its io-stats profile (GET /profile, JSON) on that unix
-socket for the local daemon (weft volume profile).`,
+socket for the local daemon (weft volume profile).
+
+--procs sets how many fops run on CPUs at once (Go's GOMAXPROCS; GlusterFS's brick has its
+io-threads for the same reason). A fop blocked in the disk (fsync, a cold read) keeps its
+share until the Go runtime takes it back, which can take milliseconds; with only as many as
+there are CPUs, a few fsyncs stall the network side of the brick. The default is twice the
+CPUs, or GOMAXPROCS from the environment when set.`,
 		Args: cobra.NoArgs,
 		RunE: func(cmd *cobra.Command, _ []string) error {
+			if err := setBrickProcs(procs); err != nil {
+				return err
+			}
 			return runBrick(cmd.Context(), volfilePath, listen, brickName, logLevel, control)
 		},
 	}
@@ -57,8 +68,24 @@ socket for the local daemon (weft volume profile).`,
 	cmd.Flags().StringVar(&brickName, "brick-name", "", "the brick path, for process listings and statedump names")
 	cmd.Flags().StringVar(&logLevel, "log-level", "info", "debug, info, warn or error")
 	cmd.Flags().StringVar(&control, "control-socket", "", "unix socket serving the brick's profile to the local daemon")
+	cmd.Flags().IntVar(&procs, "procs", 0, "fops on CPUs at once (GOMAXPROCS), 1-4096; 0: twice the CPUs, or GOMAXPROCS from the environment")
 	_ = cmd.MarkFlagRequired("volfile")
 	rootCmd.AddCommand(cmd)
+}
+
+// setBrickProcs applies --procs (0: the default) before anything starts goroutines that size
+// themselves by GOMAXPROCS (the epoll transport's loops).
+func setBrickProcs(procs int) error {
+	switch {
+	case procs < 0 || procs > 4096:
+		return fmt.Errorf("--procs %d: want 1 to 4096, or 0 for the default", procs)
+	case procs == 0 && os.Getenv("GOMAXPROCS") != "":
+		return nil
+	case procs == 0:
+		procs = 2 * runtime.NumCPU()
+	}
+	runtime.GOMAXPROCS(procs)
+	return nil
 }
 
 func runBrick(ctx context.Context, volfilePath, listen, brickName, logLevel, control string) error {
@@ -115,7 +142,7 @@ func runBrick(ctx context.Context, volfilePath, listen, brickName, logLevel, con
 		}
 		defer stop()
 	}
-	log.Info("brick started", zap.String("brick", brickName), zap.String("volfile", volfilePath), zap.Stringer("listen", srv.Addr()), zap.Int("pid", os.Getpid()))
+	log.Info("brick started", zap.String("brick", brickName), zap.String("volfile", volfilePath), zap.Stringer("listen", srv.Addr()), zap.Int("pid", os.Getpid()), zap.Int("procs", runtime.GOMAXPROCS(0)))
 
 	usr1 := make(chan os.Signal, 1)
 	signal.Notify(usr1, syscall.SIGUSR1)
