@@ -488,22 +488,28 @@ func TestWireBenchTable(t *testing.T) {
 		}
 		// The same writes made stable (O_DSYNC: the brick writes and fdatasyncs each one, as for
 		// an NFS FILE_SYNC WRITE, which is what ESXi sends): the brick's disk is in the path,
-		// direct and through the wire alike. Each caller has its own connection, up to 64.
+		// direct and through the wire alike. Each caller has its own connection, up to 64. The
+		// in-process bricks share this process's Ps with their clients; "process" is a real
+		// `weft brick` process (epoll, its default --procs), as a brick runs.
 		dsync := benchOp{"write1m-dsync", 1 << 20}
-		fmt.Fprintf(&sb, "\n| 1 MiB O_DSYNC writes | callers | direct posix MB/s | wire epoll MB/s | wire net MB/s | epoll/direct | net/direct | epoll p50/p99 | direct p50/p99 |\n|---|---|---|---|---|---|---|---|---|\n")
+		procAddr := fmt.Sprintf("127.0.0.1:%d", freePort(t))
+		proc := startBrickProc(t, writeBrickVolfile(t, t.TempDir(), ""), procAddr)
+		defer proc.stop()
+		addrs := map[string]string{"epoll": bricks["epoll"].srv.Addr().String(), "netconn": bricks["netconn"].srv.Addr().String(), "process": procAddr}
+		order := []string{"direct", "epoll", "netconn", "process"}
+		fmt.Fprintf(&sb, "\n| 1 MiB O_DSYNC writes | callers | direct posix MB/s | wire epoll MB/s | wire net MB/s | weft brick process MB/s | epoll/direct | net/direct | process/direct | process p50/p99 | direct p50/p99 |\n|---|---|---|---|---|---|---|---|---|---|---|\n")
 		for _, callers := range callersSet {
-			tops := map[string]fopTarget{}
-			var closers []func()
-			for _, tr := range transports {
-				tp, c := connectClients(t, bricks[tr].srv.Addr().String(), tr, min(callers, 64))
-				tops[tr], closers = tp, append(closers, c)
-			}
 			preps := map[string]*prepared{"direct": prepare(t, fopTarget{direct}, dsync, callers)}
-			for _, tr := range transports {
-				preps[tr] = prepare(t, tops[tr], dsync, callers)
+			var closers []func()
+			for _, k := range order[1:] {
+				tr := k
+				if k == "process" {
+					tr = "epoll"
+				}
+				tp, c := connectClients(t, addrs[k], tr, min(callers, 64))
+				preps[k], closers = prepare(t, tp, dsync, callers), append(closers, c)
 			}
 			rounds := map[string][]loadResult{}
-			order := []string{"direct", "epoll", "netconn"}
 			for r := 0; r < nRounds; r++ {
 				for i := range order { // rotate: each goes first in turn
 					k := order[(i+r)%len(order)]
@@ -519,8 +525,8 @@ func TestWireBenchTable(t *testing.T) {
 				c()
 			}
 			dm := m["direct"].mbPerSec()
-			fmt.Fprintf(&sb, "| write1m-dsync | %d | %.0f | %.0f | %.0f | %.2f | %.2f | %v/%v | %v/%v |\n", callers, dm, m["epoll"].mbPerSec(), m["netconn"].mbPerSec(),
-				m["epoll"].mbPerSec()/dm, m["netconn"].mbPerSec()/dm, m["epoll"].p50.Round(time.Microsecond), m["epoll"].p99.Round(time.Microsecond),
+			fmt.Fprintf(&sb, "| write1m-dsync | %d | %.0f | %.0f | %.0f | %.0f | %.2f | %.2f | %.2f | %v/%v | %v/%v |\n", callers, dm, m["epoll"].mbPerSec(), m["netconn"].mbPerSec(), m["process"].mbPerSec(),
+				m["epoll"].mbPerSec()/dm, m["netconn"].mbPerSec()/dm, m["process"].mbPerSec()/dm, m["process"].p50.Round(time.Microsecond), m["process"].p99.Round(time.Microsecond),
 				m["direct"].p50.Round(time.Microsecond), m["direct"].p99.Round(time.Microsecond))
 		}
 	}
