@@ -9,13 +9,22 @@ import (
 	"go.uber.org/zap"
 	"golang.org/x/sys/unix"
 
+	"github.com/weftfs/weft/gateway/handle"
 	"github.com/weftfs/weft/graph"
 )
+
+// fileID names a file among every volume the gateway serves: a GFID is unique within a volume
+// only (every volume's root has the same one, and a volume cloned from another's bricks shares
+// all of them), so the volume its handle names is part of it.
+type fileID struct {
+	vol  handle.VolumeID
+	gfid graph.GFID
+}
 
 // fileKey identifies the lock state of one client host on one file.
 type fileKey struct {
 	host string
-	gfid graph.GFID
+	fileID
 }
 
 // fileState is the lock state of one host on one file: the FD its locks are taken through
@@ -44,10 +53,10 @@ func (f *fileState) idleLocked() bool {
 	return true
 }
 
-// acquire returns the state of (host, gfid) with a reference, creating it when create is set
+// acquire returns the state of (host, id) with a reference, creating it when create is set
 // (nil otherwise, when there is none). The caller locks f.mu as needed and calls put.
-func (s *Server) acquire(host string, gfid graph.GFID, create bool) *fileState {
-	k := fileKey{host, gfid}
+func (s *Server) acquire(host string, id fileID, create bool) *fileState {
+	k := fileKey{host, id}
 	s.mu.Lock()
 	defer s.mu.Unlock()
 	f := s.files[k]
@@ -145,16 +154,16 @@ func (s *Server) open(ctx context.Context, f *fileState) (*graph.FD, error) {
 }
 
 // target decodes the file handle and range of a lock.
-func (s *Server) target(l *Lock) (graph.GFID, span, int64, int64, Stat) {
+func (s *Server) target(l *Lock) (fileID, span, int64, int64, Stat) {
 	h, err := s.cfg.Handles.Decode(l.FH)
 	if err != nil {
-		return graph.GFID{}, span{}, 0, 0, StaleFH
+		return fileID{}, span{}, 0, 0, StaleFH
 	}
 	sp, start, flen, ok := rangeOf(l.Offset, l.Len)
 	if !ok {
-		return graph.GFID{}, span{}, 0, 0, FBig
+		return fileID{}, span{}, 0, 0, FBig
 	}
-	return h.GFID, sp, start, flen, Granted
+	return fileID{h.Volume, h.GFID}, sp, start, flen, Granted
 }
 
 func lockType(exclusive bool) int16 {
@@ -171,13 +180,13 @@ func (s *Server) test(ctx context.Context, a *TestArgs) TestRes {
 		res.Stat = DeniedGracePeriod
 		return res
 	}
-	gfid, _, start, flen, st := s.target(&a.Lock)
+	id, _, start, flen, st := s.target(&a.Lock)
 	if st != Granted {
 		res.Stat = st
 		return res
 	}
 	host := a.Lock.CallerName
-	f := s.acquire(host, gfid, true)
+	f := s.acquire(host, id, true)
 	if f == nil {
 		res.Stat = DeniedNoLocks
 		return res
@@ -220,12 +229,12 @@ func (s *Server) lock(ctx context.Context, rq req, a *LockArgs, monitored bool) 
 	if s.InGrace() && !a.Reclaim {
 		return DeniedGracePeriod
 	}
-	gfid, sp, start, flen, st := s.target(&a.Lock)
+	id, sp, start, flen, st := s.target(&a.Lock)
 	if st != Granted {
 		return st
 	}
 	host := a.Lock.CallerName
-	f := s.acquire(host, gfid, true)
+	f := s.acquire(host, id, true)
 	if f == nil {
 		return DeniedNoLocks
 	}
@@ -268,7 +277,7 @@ func (s *Server) lock(ctx context.Context, rq req, a *LockArgs, monitored bool) 
 
 // unlock is UNLOCK (XNFS chapter 10, NLM_UNLOCK); accepted during the grace period.
 func (s *Server) unlock(ctx context.Context, a *UnlockArgs) Stat {
-	gfid, sp, start, flen, st := s.target(&a.Lock)
+	id, sp, start, flen, st := s.target(&a.Lock)
 	if st != Granted {
 		if st == StaleFH {
 			return Granted // nothing can be locked on a file that is gone
@@ -276,7 +285,7 @@ func (s *Server) unlock(ctx context.Context, a *UnlockArgs) Stat {
 		return st
 	}
 	host := a.Lock.CallerName
-	f := s.acquire(host, gfid, false)
+	f := s.acquire(host, id, false)
 	if f == nil {
 		return Granted // nothing held
 	}
@@ -293,7 +302,7 @@ func (s *Server) unlock(ctx context.Context, a *UnlockArgs) Stat {
 	}
 	fl := graph.Flock{Type: graph.LockUnlock, Start: start, Len: flen, Pid: svid, Owner: ownerBytes(host, svid)}
 	if _, _, err := s.top.Lk(s.lockCtx(ctx, host, svid), f.fd, graph.SetLk, &fl, nil); err != nil {
-		s.log.Warn("unlock failed", zap.String("host", host), zap.Stringer("gfid", gfid), zap.Error(err))
+		s.log.Warn("unlock failed", zap.String("host", host), zap.Stringer("gfid", id.gfid), zap.Error(err))
 		return statOf(err)
 	}
 	f.owners[svid] = f.owners[svid].sub(sp.start, sp.end)
@@ -303,11 +312,11 @@ func (s *Server) unlock(ctx context.Context, a *UnlockArgs) Stat {
 // cancel is CANCEL (XNFS chapter 10, NLM_CANCEL): the blocked request is withdrawn; if it was
 // granted meanwhile and its GRANTED not yet acknowledged, the lock is released again.
 func (s *Server) cancel(ctx context.Context, a *CancArgs) Stat {
-	gfid, sp, _, _, st := s.target(&a.Lock)
+	id, sp, _, _, st := s.target(&a.Lock)
 	if st != Granted {
 		return st
 	}
-	f := s.acquire(a.Lock.CallerName, gfid, false)
+	f := s.acquire(a.Lock.CallerName, id, false)
 	if f == nil {
 		return Denied
 	}

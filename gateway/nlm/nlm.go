@@ -113,7 +113,7 @@ func New(cfg Config) (*Server, error) {
 		cfg.CallTimeout = 5 * time.Second
 	}
 	s := &Server{cfg: cfg, top: cfg.Top, log: cfg.Log, files: map[fileKey]*fileState{}, hostFiles: map[string]int{}}
-	s.shares.m = map[graph.GFID][]shareEntry{}
+	s.shares.m = map[fileID][]shareEntry{}
 	s.ctx, s.stop = context.WithCancel(context.Background())
 	prev := 0
 	if cfg.NSM != nil {

@@ -3,8 +3,6 @@ package nlm
 import (
 	"strings"
 	"sync"
-
-	"github.com/weftfs/weft/graph"
 )
 
 // shareEntry is one DOS share reservation (XNFS chapter 10, NLM_SHARE): the access the holder
@@ -22,7 +20,7 @@ type shareEntry struct {
 // to one server address).
 type shareTable struct {
 	mu sync.Mutex
-	m  map[graph.GFID][]shareEntry
+	m  map[fileID][]shareEntry
 }
 
 func (t *shareTable) count() int {
@@ -66,7 +64,8 @@ func (s *Server) share(a *ShareArgs, set bool) Stat {
 	t := &s.shares
 	t.mu.Lock()
 	defer t.mu.Unlock()
-	es := t.m[h.GFID]
+	id := fileID{h.Volume, h.GFID}
+	es := t.m[id]
 	kept := es[:0:0]
 	for _, o := range es {
 		if o.host == e.host && o.oh == e.oh {
@@ -83,9 +82,9 @@ func (s *Server) share(a *ShareArgs, set bool) Stat {
 		kept = append(kept, e)
 	}
 	if len(kept) == 0 {
-		delete(t.m, h.GFID)
+		delete(t.m, id)
 	} else {
-		t.m[h.GFID] = kept
+		t.m[id] = kept
 	}
 	return Granted
 }

@@ -6,12 +6,16 @@ import (
 	"testing"
 	"time"
 
+	"go.uber.org/zap"
+	"golang.org/x/sys/unix"
+
 	"github.com/weftfs/weft/gateway/handle"
 	"github.com/weftfs/weft/gateway/nfstest"
 	"github.com/weftfs/weft/gateway/nlm"
 	"github.com/weftfs/weft/gateway/server"
 	"github.com/weftfs/weft/graph"
 	"github.com/weftfs/weft/graph/rpc"
+	"github.com/weftfs/weft/graph/xlators/protocol/client"
 )
 
 // One NLM serves the locks of every volume of a multi-volume gateway: each lock goes to the
@@ -81,5 +85,61 @@ func TestGatewayNLMEveryVolume(t *testing.T) {
 	other, _ := handle.NewCodec(handle.VolumeIDFromName("gamma"), nfstest.TestSecret)
 	if st := lock("hostA", 3, other.Encode(handle.ExportIDFromPath("/gamma"), graph.RootGFID)); st == nlm.Granted {
 		t.Fatal("a lock on a volume not served was granted")
+	}
+	// Files of two volumes with the same GFID (all files of a volume made from a copy of
+	// another's bricks share their GFIDs with it) are two files: a host's lock on one is not
+	// taken on the other (regression: NLM kept one state per host and GFID, whose FD was
+	// opened on the first volume locked, so hostA's lock on beta's twin went to alpha's f,
+	// which hostA already held, and hostB then got beta's twin too).
+	ac, _ := handle.NewCodec(handle.VolumeIDFromName("alpha"), nfstest.TestSecret)
+	ah, err := ac.Decode(fa)
+	if err != nil {
+		t.Fatal(err)
+	}
+	createOnBrick(t, b1, "twin", ah.GFID)
+	twin, err := c.LookupFH(ctx, mnt(t, c, "/beta"), "twin")
+	if err != nil {
+		t.Fatal(err)
+	}
+	if st := lock("hostA", 1, twin); st != nlm.Granted {
+		t.Fatalf("lock beta/twin by A: %v", st)
+	}
+	if st := lock("hostB", 2, twin); st != nlm.Denied {
+		t.Fatalf("lock beta/twin by B while A holds it: %v, want denied", st)
+	}
+}
+
+// createOnBrick creates the empty file name in the root of brick b with the given GFID,
+// through a protocol/client of its own.
+func createOnBrick(t *testing.T, b brick, name string, gfid graph.GFID) {
+	t.Helper()
+	ctx := context.Background()
+	x, err := graph.Construct(client.Type, "twin-maker", map[string]string{"remote-host": b.host, "remote-port": b.port, "remote-subvolume": "brick-locks"}, zap.NewNop())
+	if err != nil {
+		t.Fatal(err)
+	}
+	g, err := graph.NewGraph(x)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := g.Activate(ctx); err != nil {
+		t.Fatal(err)
+	}
+	defer g.Fini()
+	deadline := time.Now().Add(5 * time.Second)
+	for { // CHILD_UP comes asynchronously
+		_, _, err := x.Stat(ctx, graph.RootLoc(), nil)
+		if err == nil {
+			break
+		}
+		if time.Now().After(deadline) {
+			t.Fatal(err)
+		}
+		time.Sleep(5 * time.Millisecond)
+	}
+	fd := graph.NewFD(nil, graph.GFID{}, unix.O_RDWR)
+	defer fd.Unref()
+	if _, err := x.Create(ctx, graph.RootLoc().Child(name), unix.O_RDWR|unix.O_CREAT|unix.O_EXCL, 0o644, 0, fd, graph.Xdata{"gfid-req": gfid[:]}); err != nil {
+		t.Fatal(err)
 	}
 }
