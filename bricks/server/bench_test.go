@@ -151,11 +151,19 @@ func connectClients(t testing.TB, addr, transport string, n int) (fopTarget, fun
 
 // prepared is the per-caller state of one load: the fd each caller uses.
 type prepared struct {
-	tops fopTarget
-	fds  []*graph.FD
-	data []byte
-	op   benchOp
+	tops   fopTarget
+	fds    []*graph.FD
+	data   []byte
+	op     benchOp
+	blocks int // write1m-seq: MiB blocks each caller cycles over
 }
+
+// seqBlocks is how many 1 MiB blocks each of callers cycles over in write1m-seq: 512 MiB in
+// all, at least 4 MiB and at most 256 MiB each. Far more than the CPU caches hold, so a
+// write lands on page-cache pages the caches do not hold, as a writer streaming a file does
+// (rewriting one MiB at offset 0, as write1m does, keeps source and destination in the
+// caches and measures a cache-speed memcpy).
+func seqBlocks(callers int) int { return min(max(512/max(callers, 1), 4), 256) }
 
 // prepare creates one file per caller (pre-filled for reads), each through the connection
 // the caller will use.
@@ -178,13 +186,26 @@ func prepare(t testing.TB, tops fopTarget, op benchOp, callers int) *prepared {
 				t.Fatal(err)
 			}
 		}
+		if op.name == "write1m-seq" {
+			// Fill the span first: the measured writes then rewrite cached pages instead of
+			// allocating them, the steady state of a streaming writer.
+			p.blocks = seqBlocks(callers)
+			for b := 0; b < p.blocks; b++ {
+				if _, err := top.Writev(ctx, fd, p.data, int64(b)<<20, 0, nil); err != nil {
+					t.Fatal(err)
+				}
+			}
+		}
 		p.fds[i] = fd
 	}
 	return p
 }
 
 func (p *prepared) close() {
-	for _, fd := range p.fds {
+	for i, fd := range p.fds {
+		if p.blocks > 0 { // give the span's page cache back before the next load
+			_, _ = p.tops[i%len(p.tops)].Ftruncate(context.Background(), fd, 0, nil)
+		}
 		fd.Unref()
 	}
 }
@@ -206,7 +227,7 @@ func (p *prepared) run(t testing.TB, d time.Duration) loadResult {
 			top, fd := p.tops[i%len(p.tops)], p.fds[i]
 			l := make([]time.Duration, 0, 1024)
 			defer func() { lat[i] = l }()
-			for !stop.Load() {
+			for k := 0; !stop.Load(); k++ {
 				t0 := time.Now()
 				var err error
 				switch p.op.name {
@@ -214,6 +235,8 @@ func (p *prepared) run(t testing.TB, d time.Duration) loadResult {
 					_, err = top.Writev(ctx, fd, p.data, 0, 0, nil)
 				case "write1m-dsync":
 					_, err = top.Writev(ctx, fd, p.data, 0, unix.O_DSYNC, nil)
+				case "write1m-seq":
+					_, err = top.Writev(ctx, fd, p.data, int64(k%p.blocks)<<20, 0, nil)
 				case "read4k", "read1m":
 					var r graph.ReadReply
 					r, err = top.Readv(ctx, fd, uint32(p.op.size), 0, 0, nil)
@@ -529,8 +552,137 @@ func TestWireBenchTable(t *testing.T) {
 				m["epoll"].mbPerSec()/dm, m["netconn"].mbPerSec()/dm, m["process"].mbPerSec()/dm, m["process"].p50.Round(time.Microsecond), m["process"].p99.Round(time.Microsecond),
 				m["direct"].p50.Round(time.Microsecond), m["direct"].p99.Round(time.Microsecond))
 		}
+		seqWriteRows(t, &sb, direct, addrs, callersSet, nRounds, d)
 	}
 	t.Log(sb.String())
+}
+
+// seqWriteRows adds the table of 1 MiB writes streamed over a span of each caller's file far
+// larger than the CPU caches (write1m-seq), direct, through both in-process wires and to the
+// real brick process, next to the loopback TCP ceiling: bytes streamed one way by as many
+// connections as callers (at most 64) with nothing else done, no reply, no file. No protocol
+// over loopback TCP can carry more, so ceiling/direct bounds what any wire could reach against
+// direct posix on this machine.
+func seqWriteRows(t *testing.T, sb *strings.Builder, direct graph.Xlator, addrs map[string]string, callersSet []int, nRounds int, d time.Duration) {
+	seq := benchOp{"write1m-seq", 1 << 20}
+	order := []string{"direct", "epoll", "netconn", "process"}
+	fmt.Fprintf(sb, "\n| 1 MiB writes over a large span | callers | span per caller | direct posix MB/s | wire epoll MB/s | wire net MB/s | weft brick process MB/s | loopback TCP ceiling MB/s | epoll/direct | process/direct | ceiling/direct |\n|---|---|---|---|---|---|---|---|---|---|---|\n")
+	var skipped []string
+	for _, callers := range callersSet {
+		if seqBlocks(callers)<<20 < seqMinSpan {
+			skipped = append(skipped, strconv.Itoa(callers))
+			continue
+		}
+		preps := map[string]*prepared{"direct": prepare(t, fopTarget{direct}, seq, callers)}
+		var closers []func()
+		for _, k := range order[1:] {
+			tr := k
+			if k == "process" {
+				tr = "epoll"
+			}
+			tp, c := connectClients(t, addrs[k], tr, min(callers, 64))
+			preps[k], closers = prepare(t, tp, seq, callers), append(closers, c)
+		}
+		rounds := map[string][]loadResult{}
+		var ceil []float64
+		for r := 0; r < nRounds; r++ {
+			for i := range order {
+				k := order[(i+r)%len(order)]
+				rounds[k] = append(rounds[k], preps[k].run(t, d))
+			}
+			ceil = append(ceil, tcpCeiling(t, min(callers, 64), d))
+		}
+		m := map[string]float64{}
+		for k, p := range preps {
+			m[k] = medianOf(rounds[k]).mbPerSec()
+			p.close()
+		}
+		for _, c := range closers {
+			c()
+		}
+		sort.Float64s(ceil)
+		c := ceil[len(ceil)/2]
+		fmt.Fprintf(sb, "| write1m-seq | %d | %d MiB | %.0f | %.0f | %.0f | %.0f | %.0f | %.2f | %.2f | %.2f |\n", callers, seqBlocks(callers), m["direct"], m["epoll"], m["netconn"], m["process"], c,
+			m["epoll"]/m["direct"], m["process"]/m["direct"], c/m["direct"])
+	}
+	if len(skipped) > 0 {
+		fmt.Fprintf(sb, "(write1m-seq not run at %s callers: their spans would be under %d MiB each, and a caller that issues many writes in a row on a small span keeps it in the CPU caches)\n", strings.Join(skipped, ", "), seqMinSpan>>20)
+	}
+}
+
+// seqMinSpan is the smallest span per caller for which write1m-seq is run.
+const seqMinSpan = 32 << 20
+
+// tcpCeiling streams 1 MiB writes one way over conns loopback connections for d, the reader
+// discarding them, and returns MB/s: the most loopback TCP carries on this machine.
+func tcpCeiling(t testing.TB, conns int, d time.Duration) float64 {
+	l, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer l.Close()
+	var got atomic.Int64
+	var srvWG sync.WaitGroup
+	go func() {
+		for {
+			c, err := l.Accept()
+			if err != nil {
+				return
+			}
+			srvWG.Add(1)
+			go func() {
+				defer srvWG.Done()
+				defer c.Close()
+				buf := make([]byte, 1<<20)
+				for {
+					n, err := c.Read(buf)
+					got.Add(int64(n))
+					if err != nil {
+						return
+					}
+				}
+			}()
+		}
+	}()
+	cs := make([]net.Conn, conns)
+	for i := range cs {
+		if cs[i], err = net.Dial("tcp", l.Addr().String()); err != nil {
+			t.Fatal(err)
+		}
+	}
+	data := make([]byte, 1<<20)
+	for _, c := range cs { // warm up TCP buffer autotuning
+		for i := 0; i < 32; i++ {
+			if _, err := c.Write(data); err != nil {
+				t.Fatal(err)
+			}
+		}
+	}
+	time.Sleep(20 * time.Millisecond)
+	var stop atomic.Bool
+	var wg sync.WaitGroup
+	start, base := time.Now(), got.Load()
+	for _, c := range cs {
+		wg.Add(1)
+		go func(c net.Conn) {
+			defer wg.Done()
+			for !stop.Load() {
+				if _, err := c.Write(data); err != nil {
+					return
+				}
+			}
+		}(c)
+	}
+	time.Sleep(d)
+	stop.Store(true)
+	n, elapsed := got.Load()-base, time.Since(start)
+	wg.Wait()
+	for _, c := range cs {
+		c.Close()
+	}
+	l.Close()
+	srvWG.Wait()
+	return float64(n) / elapsed.Seconds() / 1e6
 }
 
 func directPosix(t testing.TB) graph.Xlator {
