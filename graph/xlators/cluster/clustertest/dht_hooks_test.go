@@ -7,6 +7,7 @@ import (
 	"testing"
 
 	"go.uber.org/zap"
+	"golang.org/x/sys/unix"
 
 	"github.com/weftfs/weft/graph"
 	"github.com/weftfs/weft/graph/graphtest"
@@ -184,6 +185,35 @@ func misplacedFile(t *testing.T, bricks []graph.Xlator, reb *distribute.DHT, siz
 	}
 	loc.GFID = r.Stat.GFID
 	return loc, data, src, dst
+}
+
+// migrationRig is the setup the migration race tests share: three bricks, a rebalancing DHT
+// (reb) and a client DHT (cli) over them with hook proxies on every brick, a file of three
+// chunks that fix-layout left misplaced (data on src, name hashed to dst), and a client FD open
+// on it (unreferenced when the test ends).
+type migrationRig struct {
+	bricks         []graph.Xlator
+	reb, cli       *distribute.DHT
+	rhooks, chooks []*hookProxy
+	loc            *graph.Loc
+	data           []byte
+	src, dst       int
+	fd             *graph.FD
+}
+
+func newMigrationRig(t *testing.T) *migrationRig {
+	t.Helper()
+	m := &migrationRig{bricks: BrickStacks(t, 3)}
+	m.reb, m.rhooks = hookedDHT(t, m.bricks, nil)
+	m.loc, m.data, m.src, m.dst = misplacedFile(t, m.bricks, m.reb, 3*distribute.ChunkSize)
+	m.cli, m.chooks = hookedDHT(t, m.bricks, nil)
+	fd, err := graphtest.Open(context.Background(), m.cli, m.loc, unix.O_RDWR)
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(fd.Unref)
+	m.fd = fd
+	return m
 }
 
 // pauseAtChunk makes the migrator (in the graph whose source-brick proxy is p) stop before it

@@ -6,10 +6,7 @@ import (
 	"sync"
 	"testing"
 
-	"golang.org/x/sys/unix"
-
 	"github.com/weftfs/weft/graph"
-	"github.com/weftfs/weft/graph/graphtest"
 	"github.com/weftfs/weft/graph/xlators/cluster/distribute"
 )
 
@@ -19,15 +16,9 @@ import (
 // replay must still reach the data — now on the destination — and the write succeed.
 func TestDhtReplayAfterCommit(t *testing.T) {
 	ctx := context.Background()
-	bricks := BrickStacks(t, 3)
-	reb, rhooks := hookedDHT(t, bricks, nil)
-	loc, data, src, dst := misplacedFile(t, bricks, reb, 3*distribute.ChunkSize)
-	cli, chooks := hookedDHT(t, bricks, nil)
-	fd, err := graphtest.Open(ctx, cli, loc, unix.O_RDWR)
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer fd.Unref()
+	m := newMigrationRig(t)
+	bricks, reb, rhooks, cli, chooks := m.bricks, m.reb, m.rhooks, m.cli, m.chooks
+	loc, data, src, dst, fd := m.loc, m.data, m.src, m.dst, m.fd
 
 	reached, resume := pauseAtChunk(rhooks[src], 2*distribute.ChunkSize)
 	done := startMigrate(reb, loc)
