@@ -21,6 +21,7 @@ import (
 	"github.com/weftfs/weft/bricks/server/servertest"
 	"github.com/weftfs/weft/graph"
 	"github.com/weftfs/weft/graph/xlators/protocol/client"
+	"github.com/weftfs/weft/internal/testbin"
 )
 
 // Load benchmarks: protocol/client → in-process brick (protocol/server → locks → posix on a
@@ -515,7 +516,7 @@ func TestWireBenchTable(t *testing.T) {
 		// in-process bricks share this process's Ps with their clients; "process" is a real
 		// `weft brick` process (epoll, its default --procs), as a brick runs.
 		dsync := benchOp{"write1m-dsync", 1 << 20}
-		procAddr := fmt.Sprintf("127.0.0.1:%d", freePort(t))
+		procAddr := fmt.Sprintf("127.0.0.1:%d", testbin.FreePort(t))
 		proc := startBrickProc(t, writeBrickVolfile(t, t.TempDir(), ""), procAddr)
 		defer proc.stop()
 		addrs := map[string]string{"epoll": bricks["epoll"].srv.Addr().String(), "netconn": bricks["netconn"].srv.Addr().String(), "process": procAddr}

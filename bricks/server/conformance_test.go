@@ -8,6 +8,7 @@ import (
 
 	"github.com/weftfs/weft/graph"
 	"github.com/weftfs/weft/graph/graphtest"
+	"github.com/weftfs/weft/internal/testbin"
 )
 
 // TestConformanceThroughBrickProcess runs the graph conformance suite through protocol/client →
@@ -16,7 +17,7 @@ func TestConformanceThroughBrickProcess(t *testing.T) {
 	if testing.Short() {
 		t.Skip("spawns a brick process per subtest")
 	}
-	weftBinary(t)
+	testbin.Weft(t)
 	// The epoll transport's event loops (epoll and wake-up fds) are created at first use and
 	// live as long as the process: start them before the suite counts open fds.
 	t.Run("warm-up-epoll", func(t *testing.T) {
@@ -27,7 +28,7 @@ func TestConformanceThroughBrickProcess(t *testing.T) {
 	factory := func(t testing.TB) graph.Xlator {
 		dir := t.TempDir()
 		vol := writeBrickVolfile(t, dir, "s3cret")
-		addr := fmt.Sprintf("127.0.0.1:%d", freePort(t))
+		addr := fmt.Sprintf("127.0.0.1:%d", testbin.FreePort(t))
 		startBrickProc(t, vol, addr)
 		c, ev := newClient(t, addr, "epoll", map[string]string{"auth.secret": "s3cret"})
 		ev.wait(t, graph.EventChildUp, 10*time.Second)

@@ -20,6 +20,7 @@ import (
 	"github.com/weftfs/weft/bricks/proto"
 	"github.com/weftfs/weft/graph"
 	"github.com/weftfs/weft/graph/rpc"
+	"github.com/weftfs/weft/internal/testbin"
 )
 
 // TestKillBrickUnderLoad: kill -9 of the brick while 16 writers are busy fails every in-flight
@@ -31,7 +32,7 @@ func TestKillBrickUnderLoad(t *testing.T) {
 	}
 	dir := t.TempDir()
 	vol := writeBrickVolfile(t, dir, "")
-	addr := fmt.Sprintf("127.0.0.1:%d", freePort(t))
+	addr := fmt.Sprintf("127.0.0.1:%d", testbin.FreePort(t))
 	bp := startBrickProc(t, vol, addr)
 	const pingTimeout = 2 * time.Second
 	c, ev := newClient(t, addr, "epoll", nil)
@@ -398,7 +399,7 @@ func TestPingTimeoutOnHungBrick(t *testing.T) {
 	}
 	dir := t.TempDir()
 	vol := writeBrickVolfile(t, dir, "")
-	addr := fmt.Sprintf("127.0.0.1:%d", freePort(t))
+	addr := fmt.Sprintf("127.0.0.1:%d", testbin.FreePort(t))
 	bp := startBrickProc(t, vol, addr)
 	const pingTimeout = time.Second
 	c, ev := newClient(t, addr, "netconn", map[string]string{"network.ping-timeout": "1s"})

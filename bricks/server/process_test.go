@@ -13,55 +13,15 @@ import (
 	"syscall"
 	"testing"
 	"time"
+
+	"github.com/weftfs/weft/internal/testbin"
 )
 
-var (
-	buildOnce sync.Once
-	weftBin   string
-	buildErr  error
-	binDir    string
-)
-
-// TestMain removes the directory of the weft binary built (once) for the process tests.
+// TestMain removes the weft binary built (once) for the process tests.
 func TestMain(m *testing.M) {
 	code := m.Run()
-	if binDir != "" {
-		os.RemoveAll(binDir)
-	}
+	testbin.Cleanup()
 	os.Exit(code)
-}
-
-// weftBinary builds ./cmd/weft once per test binary run.
-func weftBinary(t testing.TB) string {
-	t.Helper()
-	buildOnce.Do(func() {
-		binDir, buildErr = os.MkdirTemp("", "weft-bin-")
-		if buildErr != nil {
-			return
-		}
-		weftBin = filepath.Join(binDir, "weft")
-		cmd := exec.Command("go", "build", "-o", weftBin, "./cmd/weft")
-		cmd.Dir = "../.."
-		out, err := cmd.CombinedOutput()
-		if err != nil {
-			buildErr = fmt.Errorf("go build ./cmd/weft: %v\n%s", err, out)
-		}
-	})
-	if buildErr != nil {
-		t.Fatal(buildErr)
-	}
-	return weftBin
-}
-
-// freePort returns a loopback TCP port that was free a moment ago.
-func freePort(t testing.TB) int {
-	t.Helper()
-	l, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer l.Close()
-	return l.Addr().(*net.TCPAddr).Port
 }
 
 // brickProc is a `weft brick` process.
@@ -113,7 +73,7 @@ end-volume
 func startBrickProc(t testing.TB, volfile, addr string, extra ...string) *brickProc {
 	t.Helper()
 	bp := &brickProc{t: t, volfile: volfile, addr: addr, exited: make(chan struct{})}
-	bp.cmd = exec.Command(weftBinary(t), append([]string{"brick", "--volfile", volfile, "--listen", addr, "--log-level", "info"}, extra...)...)
+	bp.cmd = exec.Command(testbin.Weft(t), append([]string{"brick", "--volfile", volfile, "--listen", addr, "--log-level", "info"}, extra...)...)
 	stderr, err := bp.cmd.StderrPipe()
 	if err != nil {
 		t.Fatal(err)
@@ -186,7 +146,7 @@ func TestBrickProcs(t *testing.T) {
 		want int
 	}{{[]string{"--procs", "3"}, 3}, {nil, 2 * runtime.NumCPU()}} {
 		dir := t.TempDir()
-		bp := startBrickProc(t, writeBrickVolfile(t, dir, ""), fmt.Sprintf("127.0.0.1:%d", freePort(t)), tc.args...)
+		bp := startBrickProc(t, writeBrickVolfile(t, dir, ""), fmt.Sprintf("127.0.0.1:%d", testbin.FreePort(t)), tc.args...)
 		want := fmt.Sprintf(`"procs": %d`, tc.want)
 		waitFor(t, func() bool { return strings.Contains(bp.logs(), "brick started") }, "the start line")
 		if !strings.Contains(bp.logs(), want) {
@@ -196,7 +156,7 @@ func TestBrickProcs(t *testing.T) {
 	}
 	for _, bad := range []string{"-1", "4097", "x"} {
 		dir := t.TempDir()
-		out, err := exec.Command(weftBinary(t), "brick", "--volfile", writeBrickVolfile(t, dir, ""), "--procs", bad).CombinedOutput()
+		out, err := exec.Command(testbin.Weft(t), "brick", "--volfile", writeBrickVolfile(t, dir, ""), "--procs", bad).CombinedOutput()
 		if err == nil || !strings.Contains(string(out), "--procs") || strings.Contains(string(out), "panic") {
 			t.Errorf("--procs %s: err %v, output:\n%s", bad, err, out)
 		}

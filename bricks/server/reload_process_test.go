@@ -17,6 +17,7 @@ import (
 	"golang.org/x/sys/unix"
 
 	"github.com/weftfs/weft/graph"
+	"github.com/weftfs/weft/internal/testbin"
 	"github.com/weftfs/weft/membership/api"
 )
 
@@ -97,7 +98,7 @@ func TestBrickProcessSIGHUPReconfigures(t *testing.T) {
 	vol := filepath.Join(dir, "brick.vol")
 	reloadVolfile(t, vol, data, "", "")
 	sock := filepath.Join(dir, "ctl.sock")
-	addr := fmt.Sprintf("127.0.0.1:%d", freePort(t))
+	addr := fmt.Sprintf("127.0.0.1:%d", testbin.FreePort(t))
 	bp := startBrickProc(t, vol, addr, "--control-socket", sock)
 	pid := bp.cmd.Process.Pid
 

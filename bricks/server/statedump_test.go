@@ -13,6 +13,7 @@ import (
 	"golang.org/x/sys/unix"
 
 	"github.com/weftfs/weft/graph"
+	"github.com/weftfs/weft/internal/testbin"
 )
 
 // TestBrickProcessStatedumpAndSIGTERM: SIGUSR1 makes a brick process write a statedump named
@@ -24,7 +25,7 @@ func TestBrickProcessStatedumpAndSIGTERM(t *testing.T) {
 	}
 	dir := t.TempDir()
 	vol := writeBrickVolfile(t, dir, "")
-	addr := fmt.Sprintf("127.0.0.1:%d", freePort(t))
+	addr := fmt.Sprintf("127.0.0.1:%d", testbin.FreePort(t))
 	bp := startBrickProc(t, vol, addr)
 	c, ev := newClient(t, addr, "netconn", nil)
 	ev.wait(t, graph.EventChildUp, 10*time.Second)

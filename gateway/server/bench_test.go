@@ -9,6 +9,7 @@ import (
 	"testing"
 
 	"github.com/buildbarn/go-xdr/pkg/protocols/nfsv3"
+
 	"github.com/weftfs/weft/gateway/nfstest"
 )
 

@@ -6,12 +6,13 @@ import (
 	"net/netip"
 	"testing"
 
+	"golang.org/x/sys/unix"
+
 	"github.com/weftfs/weft/gateway/drc"
 	"github.com/weftfs/weft/gateway/nfs3"
 	"github.com/weftfs/weft/gateway/nfstest"
 	"github.com/weftfs/weft/gateway/xdr"
 	"github.com/weftfs/weft/graph"
-	"golang.org/x/sys/unix"
 )
 
 // BenchmarkCreateBreakdown splits the cost of one NFS CREATE (GUARDED, mode 0644, root caller)

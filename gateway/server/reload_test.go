@@ -5,7 +5,6 @@ import (
 	"context"
 	"encoding/json"
 	"fmt"
-	"net"
 	"os"
 	"os/exec"
 	"path/filepath"
@@ -19,45 +18,8 @@ import (
 	"github.com/buildbarn/go-xdr/pkg/protocols/nfsv3"
 
 	"github.com/weftfs/weft/gateway/nfstest"
+	"github.com/weftfs/weft/internal/testbin"
 )
-
-var (
-	buildOnce sync.Once
-	weftBin   string
-	buildErr  error
-)
-
-// weftBinary builds ./cmd/weft once per test binary run.
-func weftBinary(t testing.TB) string {
-	t.Helper()
-	buildOnce.Do(func() {
-		dir, err := os.MkdirTemp("", "weft-gw-bin-")
-		if err != nil {
-			buildErr = err
-			return
-		}
-		weftBin = filepath.Join(dir, "weft")
-		cmd := exec.Command("go", "build", "-o", weftBin, "./cmd/weft")
-		cmd.Dir = "../.."
-		if out, err := cmd.CombinedOutput(); err != nil {
-			buildErr = fmt.Errorf("go build ./cmd/weft: %v\n%s", err, out)
-		}
-	})
-	if buildErr != nil {
-		t.Fatal(buildErr)
-	}
-	return weftBin
-}
-
-func freePort(t testing.TB) int {
-	t.Helper()
-	l, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer l.Close()
-	return l.Addr().(*net.TCPAddr).Port
-}
 
 // syncBuffer is a log sink safe for the process's writes and the test's reads.
 type syncBuffer struct {
@@ -85,7 +47,7 @@ func TestGatewaySIGHUPAddsVolume(t *testing.T) {
 	if testing.Short() {
 		t.Skip("builds the weft binary")
 	}
-	bin := weftBinary(t)
+	bin := testbin.Weft(t)
 	ctx := context.Background()
 	a1, b1 := startBrick(t), startBrick(t)
 	dir := t.TempDir()
@@ -114,7 +76,7 @@ func TestGatewaySIGHUPAddsVolume(t *testing.T) {
 	writeFile("beta.vol", clientVolfile("beta", 5, b1))
 	writeFile("volumes.json", manifest("alpha"))
 	writeFile("secret", string(nfstest.TestSecret)+"\n")
-	port := freePort(t)
+	port := testbin.FreePort(t)
 	logs := &syncBuffer{}
 	cmd := exec.Command(bin, "gateway", "--volumes", filepath.Join(dir, "volumes.json"), "--secret-file", filepath.Join(dir, "secret"),
 		"--listen", "127.0.0.1", "--nfs-port", fmt.Sprint(port), "--mount-port", "0", "--no-portmap", "--no-locking")
@@ -243,4 +205,11 @@ func TestGatewaySIGHUPAddsVolume(t *testing.T) {
 			t.Fatalf("held: block %d wrong", i)
 		}
 	}
+}
+
+// TestMain removes the weft binary built (once) for the process tests.
+func TestMain(m *testing.M) {
+	code := m.Run()
+	testbin.Cleanup()
+	os.Exit(code)
 }

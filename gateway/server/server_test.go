@@ -9,6 +9,7 @@ import (
 	"time"
 
 	"github.com/buildbarn/go-xdr/pkg/protocols/nfsv3"
+
 	"github.com/weftfs/weft/configs"
 	"github.com/weftfs/weft/gateway/nfstest"
 	"github.com/weftfs/weft/graph"

@@ -11,10 +11,11 @@ import (
 	"testing"
 	"time"
 
+	"golang.org/x/sys/unix"
+
 	"github.com/weftfs/weft/configs"
 	"github.com/weftfs/weft/gateway/nfstest"
 	"github.com/weftfs/weft/gateway/server"
-	"golang.org/x/sys/unix"
 )
 
 // netns is a named network namespace (ip netns) for running the gateway on the well-known

@@ -26,32 +26,13 @@ import (
 	"github.com/weftfs/weft/graph/graphtest"
 	_ "github.com/weftfs/weft/graph/xlators/all"
 	"github.com/weftfs/weft/graph/xlators/cluster/replicate"
+	"github.com/weftfs/weft/internal/testbin"
 )
 
-var (
-	weftBin  string
-	binDir   string
-	buildErr error // why the weft binary could not be built: only the brick-process tests fail
-)
-
-// TestMain builds the weft binary once for the tests that run real brick processes.
+// TestMain removes the weft binary built (once) for the tests that run real brick processes.
 func TestMain(m *testing.M) {
-	code := func() int {
-		var err error
-		binDir, err = os.MkdirTemp("", "weft-replicate-bin-")
-		if err != nil {
-			fmt.Fprintln(os.Stderr, err)
-			return 1
-		}
-		defer os.RemoveAll(binDir)
-		weftBin = filepath.Join(binDir, "weft")
-		cmd := exec.Command("go", "build", "-o", weftBin, "./cmd/weft")
-		cmd.Dir = "../../../.."
-		if out, err := cmd.CombinedOutput(); err != nil {
-			buildErr = fmt.Errorf("go build ./cmd/weft: %v\n%s", err, out)
-		}
-		return m.Run()
-	}()
+	code := m.Run()
+	testbin.Cleanup()
 	os.Exit(code)
 }
 
@@ -68,20 +49,9 @@ type brickProc struct {
 	exited chan struct{}
 }
 
-func freePort(t testing.TB) int {
-	l, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer l.Close()
-	return l.Addr().(*net.TCPAddr).Port
-}
-
 func newBrick(t testing.TB, root string, n int) *brickProc {
 	t.Helper()
-	if buildErr != nil {
-		t.Fatal(buildErr)
-	}
+	testbin.Weft(t) // fail now, not at the first exec
 	dir := filepath.Join(root, fmt.Sprintf("b%d", n))
 	if err := os.MkdirAll(dir, 0o755); err != nil {
 		t.Fatal(err)
@@ -114,7 +84,7 @@ end-volume
 	if err := os.WriteFile(vol, []byte(vf), 0o644); err != nil {
 		t.Fatal(err)
 	}
-	b := &brickProc{t: t, dir: dir, vol: vol, addr: fmt.Sprintf("127.0.0.1:%d", freePort(t))}
+	b := &brickProc{t: t, dir: dir, vol: vol, addr: fmt.Sprintf("127.0.0.1:%d", testbin.FreePort(t))}
 	b.start()
 	t.Cleanup(b.stop)
 	return b
@@ -123,7 +93,7 @@ end-volume
 func (b *brickProc) start() {
 	t := b.t
 	b.exited = make(chan struct{})
-	b.cmd = exec.Command(weftBin, "brick", "--volfile", b.vol, "--listen", b.addr, "--log-level", "warn")
+	b.cmd = exec.Command(testbin.Weft(t), "brick", "--volfile", b.vol, "--listen", b.addr, "--log-level", "warn")
 	stderr, err := b.cmd.StderrPipe()
 	if err != nil {
 		t.Fatal(err)
@@ -573,14 +543,14 @@ func TestSplitBrainReportedThenResolved(t *testing.T) {
 		}
 	}
 	// The command line shows the same, GlusterFS's heal-info style.
-	out, err := exec.Command(weftBin, "heal", "--volfile", vol, "info").CombinedOutput()
+	out, err := exec.Command(testbin.Weft(t), "heal", "--volfile", vol, "info").CombinedOutput()
 	if err != nil {
 		t.Fatalf("weft heal info: %v\n%s", err, out)
 	}
 	if n := strings.Count(string(out), "<gfid:"+f.GFID.String()+"> - Is in split-brain"); n != 2 {
 		t.Fatalf("weft heal info lists the split-brain %d times, want 2 (one per brick):\n%s", n, out)
 	}
-	out, err = exec.Command(weftBin, "heal", "--volfile", vol, "index").CombinedOutput()
+	out, err = exec.Command(testbin.Weft(t), "heal", "--volfile", vol, "index").CombinedOutput()
 	if err == nil || !strings.Contains(string(out), "split-brain 1") {
 		t.Fatalf("weft heal index on a split-brain: %v\n%s", err, out)
 	}
