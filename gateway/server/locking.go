@@ -117,22 +117,32 @@ func (g *Gateway) StartLocking(ctx context.Context, lc LockingConfig) (*Locking,
 }
 
 func (l *Locking) mappings() []portmap.Mapping {
-	np := uint32(l.nlmAddr.(*net.TCPAddr).Port)
-	sp := uint32(l.nsmAddr.(*net.TCPAddr).Port)
+	return lockMappings(portmap.ProtoTCP, l.nlmAddr.(*net.TCPAddr).Port, l.nsmAddr.(*net.TCPAddr).Port)
+}
+
+// lockMappings are the port mappings of the lock protocols over prot: NLM versions 1, 3 and 4
+// on nlmPort, NSM on nsmPort.
+func lockMappings(prot uint32, nlmPort, nsmPort int) []portmap.Mapping {
+	np, sp := uint32(nlmPort), uint32(nsmPort)
 	return []portmap.Mapping{
-		{Prog: nlm.Program, Vers: nlm.V1, Prot: portmap.ProtoTCP, Port: np},
-		{Prog: nlm.Program, Vers: nlm.V3, Prot: portmap.ProtoTCP, Port: np},
-		{Prog: nlm.Program, Vers: nlm.V4, Prot: portmap.ProtoTCP, Port: np},
-		{Prog: nsm.Program, Vers: nsm.Version, Prot: portmap.ProtoTCP, Port: sp},
+		{Prog: nlm.Program, Vers: nlm.V1, Prot: prot, Port: np},
+		{Prog: nlm.Program, Vers: nlm.V3, Prot: prot, Port: np},
+		{Prog: nlm.Program, Vers: nlm.V4, Prot: prot, Port: np},
+		{Prog: nsm.Program, Vers: nsm.Version, Prot: prot, Port: sp},
 	}
 }
 
-// mapPorts sets the mappings in the embedded port mapper, or in the system's rpcbind the
+// mapPorts sets the TCP mappings in the embedded port mapper, or in the system's rpcbind the
 // gateway registered with (RFC 1833 §3.2 UNSET then SET).
-func (l *Locking) mapPorts(ctx context.Context) error {
+func (l *Locking) mapPorts(ctx context.Context) error { return l.setMappings(ctx, l.mappings(), true) }
+
+// setMappings sets ms in the embedded port mapper, or in the system's rpcbind (RFC 1833 §3.2
+// SET, after UNSET when unset is true: UNSET removes a program version's mappings for every
+// protocol), recording each mapping rpcbind took so that Close can remove it.
+func (l *Locking) setMappings(ctx context.Context, ms []portmap.Mapping, unset bool) error {
 	g := l.g
 	if g.pm != nil {
-		for _, m := range l.mappings() {
+		for _, m := range ms {
 			g.pm.Set(m)
 		}
 		return nil
@@ -147,20 +157,29 @@ func (l *Locking) mapPorts(ctx context.Context) error {
 		return err
 	}
 	defer cl.Close()
-	for _, m := range l.mappings() {
-		if _, err := cl.Call(dctx, portmap.Program, portmap.Version, portmap.ProcUnset, m.Encode(), rpc.NoAuth); err != nil {
-			return err
+	for _, m := range ms {
+		if unset {
+			if _, err := cl.Call(dctx, portmap.Program, portmap.Version, portmap.ProcUnset, m.Encode(), rpc.NoAuth); err != nil {
+				return err
+			}
 		}
 		res, err := cl.Call(dctx, portmap.Program, portmap.Version, portmap.ProcSet, m.Encode(), rpc.NoAuth)
 		if err != nil {
 			return err
 		}
 		if !xdr.NewReader(res).Bool() {
-			return fmt.Errorf("port mapper at %s refused SET %d/%d", g.rpcbind, m.Prog, m.Vers)
+			return fmt.Errorf("port mapper at %s refused SET %d/%d/%s", g.rpcbind, m.Prog, m.Vers, protoName(m.Prot))
 		}
 		l.registered = append(l.registered, m)
 	}
 	return nil
+}
+
+func protoName(p uint32) string {
+	if p == portmap.ProtoUDP {
+		return "udp"
+	}
+	return "tcp"
 }
 
 // NLMAddr returns the NLM listener's address.
