@@ -22,6 +22,7 @@ import (
 	"github.com/weftfs/weft/graph"
 	"github.com/weftfs/weft/graph/graphtest"
 	_ "github.com/weftfs/weft/graph/xlators/all" // every translator type, as the weft binary has
+	"github.com/weftfs/weft/internal/testbin"
 )
 
 // Kind is the kind of leaf a Builder puts under the cluster translators.
@@ -42,7 +43,7 @@ const (
 type Builder struct {
 	T    testing.TB
 	Kind Kind
-	// Bin is the weft binary (KindBrick); see BuildWeft.
+	// Bin is the weft binary (KindBrick), e.g. from internal/testbin.Weft.
 	Bin string
 	// Vol prefixes every volume name ("<vol>-client-0", "<vol>-replicate-0", "<vol>-dht").
 	Vol string
@@ -385,17 +386,6 @@ func Dist2x2(ropts map[string]string) func(b *Builder) graph.Xlator {
 
 // ---- brick processes ------------------------------------------------------------------------
 
-// BuildWeft builds ./cmd/weft into dir and returns the binary's path.
-func BuildWeft(dir string) (string, error) {
-	bin := filepath.Join(dir, "weft")
-	cmd := exec.Command("go", "build", "-o", bin, "github.com/weftfs/weft/cmd/weft")
-	out, err := cmd.CombinedOutput()
-	if err != nil {
-		return "", fmt.Errorf("go build cmd/weft: %v\n%s", err, out)
-	}
-	return bin, nil
-}
-
 // BrickProc is a running `weft brick` process.
 type BrickProc struct {
 	t       testing.TB
@@ -447,22 +437,12 @@ end-volume
 	if err := os.WriteFile(p, []byte(vf), 0o644); err != nil {
 		t.Fatal(err)
 	}
-	bp := &BrickProc{t: t, bin: bin, Volfile: p, Addr: fmt.Sprintf("127.0.0.1:%d", freePort(t)), Dir: data}
+	bp := &BrickProc{t: t, bin: bin, Volfile: p, Addr: fmt.Sprintf("127.0.0.1:%d", testbin.FreePort(t)), Dir: data}
 	t.Cleanup(bp.Stop)
 	if err := bp.Start(); err != nil {
 		t.Fatal(err)
 	}
 	return bp
-}
-
-func freePort(t testing.TB) int {
-	t.Helper()
-	l, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer l.Close()
-	return l.Addr().(*net.TCPAddr).Port
 }
 
 // Start (re)starts the process on its address and waits until the port accepts connections.

@@ -5,13 +5,14 @@ import (
 
 	"github.com/weftfs/weft/graph"
 	"github.com/weftfs/weft/graph/graphtest"
+	"github.com/weftfs/weft/internal/testbin"
 )
 
 func factory(kind Kind, lay Layout) graphtest.Factory {
 	return func(t testing.TB) graph.Xlator {
 		b := New(t, kind, "")
 		if kind == KindBrick {
-			b.Bin = needWeft(t)
+			b.Bin = testbin.Weft(t)
 		}
 		top := lay.Build(b)
 		b.Activate(top)
@@ -43,7 +44,7 @@ func TestConformancePosix(t *testing.T) {
 // (protocol/client → storage/posix → features/locks → debug/io-stats → protocol/server); with
 // -short only distribute 2 × replicate 2.
 func TestConformanceBricks(t *testing.T) {
-	needWeft(t)
+	testbin.Weft(t)
 	for _, lay := range Layouts {
 		if testing.Short() && lay.Name != "distribute2x2" {
 			continue

@@ -13,6 +13,7 @@ import (
 	"github.com/weftfs/weft/graph"
 	"github.com/weftfs/weft/graph/graphtest"
 	"github.com/weftfs/weft/graph/xlators/features/locks"
+	"github.com/weftfs/weft/internal/testbin"
 )
 
 // onDisk reports whether name in a brick's data directory is a data file (not a link file).
@@ -30,7 +31,7 @@ func onDisk(dir, name string) (exists, data bool) {
 // creates hashed to the live brick work.
 func TestDistributeBrickDown(t *testing.T) {
 	ctx := context.Background()
-	b := New(t, KindBrick, needWeft(t))
+	b := New(t, KindBrick, testbin.Weft(t))
 	top := b.Distribute(nil, b.Leaf(), b.Leaf())
 	b.Activate(top)
 	root := graph.RootLoc()

@@ -2,16 +2,10 @@ package clustertest
 
 import (
 	"flag"
-	"fmt"
 	"os"
 	"testing"
-)
 
-// weftBin is the weft binary built once for the brick-process tests ("" when the build failed;
-// buildErr says why).
-var (
-	weftBin  string
-	buildErr error
+	"github.com/weftfs/weft/internal/testbin"
 )
 
 func TestMain(m *testing.M) {
@@ -26,21 +20,7 @@ func TestMain(m *testing.M) {
 		}
 		_ = f.Value.Set(n)
 	}
-	dir, err := os.MkdirTemp("", "clustertest-bin-")
-	if err != nil {
-		fmt.Fprintln(os.Stderr, err)
-		os.Exit(2)
-	}
-	weftBin, buildErr = BuildWeft(dir)
 	code := m.Run()
-	os.RemoveAll(dir)
+	testbin.Cleanup() // the weft binary of the brick-process tests, if one was built
 	os.Exit(code)
-}
-
-func needWeft(t testing.TB) string {
-	t.Helper()
-	if buildErr != nil {
-		t.Fatal(buildErr)
-	}
-	return weftBin
 }
