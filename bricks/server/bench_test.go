@@ -520,34 +520,9 @@ func TestWireBenchTable(t *testing.T) {
 		proc := startBrickProc(t, writeBrickVolfile(t, t.TempDir(), ""), procAddr)
 		defer proc.stop()
 		addrs := map[string]string{"epoll": bricks["epoll"].srv.Addr().String(), "netconn": bricks["netconn"].srv.Addr().String(), "process": procAddr}
-		order := []string{"direct", "epoll", "netconn", "process"}
 		fmt.Fprintf(&sb, "\n| 1 MiB O_DSYNC writes | callers | direct posix MB/s | wire epoll MB/s | wire net MB/s | weft brick process MB/s | epoll/direct | net/direct | process/direct | process p50/p99 | direct p50/p99 |\n|---|---|---|---|---|---|---|---|---|---|---|\n")
 		for _, callers := range callersSet {
-			preps := map[string]*prepared{"direct": prepare(t, fopTarget{direct}, dsync, callers)}
-			var closers []func()
-			for _, k := range order[1:] {
-				tr := k
-				if k == "process" {
-					tr = "epoll"
-				}
-				tp, c := connectClients(t, addrs[k], tr, min(callers, 64))
-				preps[k], closers = prepare(t, tp, dsync, callers), append(closers, c)
-			}
-			rounds := map[string][]loadResult{}
-			for r := 0; r < nRounds; r++ {
-				for i := range order { // rotate: each goes first in turn
-					k := order[(i+r)%len(order)]
-					rounds[k] = append(rounds[k], preps[k].run(t, 2*d))
-				}
-			}
-			m := map[string]loadResult{}
-			for k, p := range preps {
-				m[k] = medianOf(rounds[k])
-				p.close()
-			}
-			for _, c := range closers {
-				c()
-			}
+			m := fourWays(t, direct, addrs, dsync, callers, nRounds, 2*d, nil)
 			dm := m["direct"].mbPerSec()
 			fmt.Fprintf(&sb, "| write1m-dsync | %d | %.0f | %.0f | %.0f | %.0f | %.2f | %.2f | %.2f | %v/%v | %v/%v |\n", callers, dm, m["epoll"].mbPerSec(), m["netconn"].mbPerSec(), m["process"].mbPerSec(),
 				m["epoll"].mbPerSec()/dm, m["netconn"].mbPerSec()/dm, m["process"].mbPerSec()/dm, m["process"].p50.Round(time.Microsecond), m["process"].p99.Round(time.Microsecond),
@@ -566,7 +541,6 @@ func TestWireBenchTable(t *testing.T) {
 // direct posix on this machine.
 func seqWriteRows(t *testing.T, sb *strings.Builder, direct graph.Xlator, addrs map[string]string, callersSet []int, nRounds int, d time.Duration) {
 	seq := benchOp{"write1m-seq", 1 << 20}
-	order := []string{"direct", "epoll", "netconn", "process"}
 	fmt.Fprintf(sb, "\n| 1 MiB writes over a large span | callers | span per caller | direct posix MB/s | wire epoll MB/s | wire net MB/s | weft brick process MB/s | loopback TCP ceiling MB/s | epoll/direct | process/direct | ceiling/direct |\n|---|---|---|---|---|---|---|---|---|---|---|\n")
 	var skipped []string
 	for _, callers := range callersSet {
@@ -574,32 +548,11 @@ func seqWriteRows(t *testing.T, sb *strings.Builder, direct graph.Xlator, addrs 
 			skipped = append(skipped, strconv.Itoa(callers))
 			continue
 		}
-		preps := map[string]*prepared{"direct": prepare(t, fopTarget{direct}, seq, callers)}
-		var closers []func()
-		for _, k := range order[1:] {
-			tr := k
-			if k == "process" {
-				tr = "epoll"
-			}
-			tp, c := connectClients(t, addrs[k], tr, min(callers, 64))
-			preps[k], closers = prepare(t, tp, seq, callers), append(closers, c)
-		}
-		rounds := map[string][]loadResult{}
 		var ceil []float64
-		for r := 0; r < nRounds; r++ {
-			for i := range order {
-				k := order[(i+r)%len(order)]
-				rounds[k] = append(rounds[k], preps[k].run(t, d))
-			}
-			ceil = append(ceil, tcpCeiling(t, min(callers, 64), d))
-		}
+		rs := fourWays(t, direct, addrs, seq, callers, nRounds, d, func() { ceil = append(ceil, tcpCeiling(t, min(callers, 64), d)) })
 		m := map[string]float64{}
-		for k, p := range preps {
-			m[k] = medianOf(rounds[k]).mbPerSec()
-			p.close()
-		}
-		for _, c := range closers {
-			c()
+		for k, r := range rs {
+			m[k] = r.mbPerSec()
 		}
 		sort.Float64s(ceil)
 		c := ceil[len(ceil)/2]
@@ -613,6 +566,43 @@ func seqWriteRows(t *testing.T, sb *strings.Builder, direct graph.Xlator, addrs 
 
 // seqMinSpan is the smallest span per caller for which write1m-seq is run.
 const seqMinSpan = 32 << 20
+
+// fourWays runs op at callers callers against direct posix ("direct"), both in-process wires
+// ("epoll", "netconn") and the brick process ("process", over epoll), each wire with one
+// connection per caller up to 64: nRounds rounds of d, rotating which goes first, calling
+// between (if not nil) after each round. It returns the median round of each.
+func fourWays(t *testing.T, direct graph.Xlator, addrs map[string]string, op benchOp, callers, nRounds int, d time.Duration, between func()) map[string]loadResult {
+	order := []string{"direct", "epoll", "netconn", "process"}
+	preps := map[string]*prepared{"direct": prepare(t, fopTarget{direct}, op, callers)}
+	var closers []func()
+	for _, k := range order[1:] {
+		tr := k
+		if k == "process" {
+			tr = "epoll"
+		}
+		tp, c := connectClients(t, addrs[k], tr, min(callers, 64))
+		preps[k], closers = prepare(t, tp, op, callers), append(closers, c)
+	}
+	rounds := map[string][]loadResult{}
+	for r := 0; r < nRounds; r++ {
+		for i := range order { // rotate: each goes first in turn
+			k := order[(i+r)%len(order)]
+			rounds[k] = append(rounds[k], preps[k].run(t, d))
+		}
+		if between != nil {
+			between()
+		}
+	}
+	m := map[string]loadResult{}
+	for k, p := range preps {
+		m[k] = medianOf(rounds[k])
+		p.close()
+	}
+	for _, c := range closers {
+		c()
+	}
+	return m
+}
 
 // tcpCeiling streams 1 MiB writes one way over conns loopback connections for d, the reader
 // discarding them, and returns MB/s: the most loopback TCP carries on this machine.
