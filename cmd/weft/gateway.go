@@ -49,7 +49,8 @@ func init() {
 On SIGHUP the gateway re-reads the manifest (or the volfile and export config) and the volfiles:
 new volumes are served once their bricks are up, removed ones stop being served, and a changed
 volfile is applied live (an option change in place, a new topology by switching to a new graph
-once its bricks are up), without closing NFS connections or mounts.`,
+once its bricks are up), without closing NFS connections or mounts. With --volumes, the gateway
+reports its pid and the generation each volume runs in <state-dir>/applied.json after every load.`,
 		Args: cobra.NoArgs,
 		RunE: func(cmd *cobra.Command, _ []string) error {
 			return runGateway(cmd.Context(), gatewayFlags{
@@ -77,7 +78,7 @@ once its bricks are up), without closing NFS connections or mounts.`,
 	f.BoolVar(&lk.off, "no-locking", false, "do not serve the NFSv3 lock protocols (NLM, NSM); clients must mount with nolock")
 	f.IntVar(&lk.nlmPort, "nlm-port", server.DefaultNLMPort, "NLM (lock manager) port (0: ephemeral)")
 	f.IntVar(&lk.nsmPort, "nsm-port", server.DefaultNSMPort, "NSM (status monitor) port (0: ephemeral)")
-	f.StringVar(&lk.stateDir, "state-dir", "/var/lib/weft/gateway", "directory for the gateway's persistent state (NSM state number and monitored hosts)")
+	f.StringVar(&lk.stateDir, "state-dir", "/var/lib/weft/gateway", "directory for the gateway's state: NSM state number and monitored hosts, and (with --volumes) applied.json, the generation each volume runs")
 	f.DurationVar(&lk.grace, "nlm-grace", 45*time.Second, "NLM grace period after a restart, while clients reclaim their locks (0: none)")
 	_ = cmd.MarkFlagRequired("secret-file")
 
@@ -191,6 +192,22 @@ func runGateway(ctx context.Context, fl gatewayFlags) error {
 		_ = closeGW()
 		return err
 	}
+	// Report what is applied (pid and generations) in the state directory, now and after each
+	// reload, for the daemon that writes the manifest. Only a manifest has generations.
+	reportApplied := func() {
+		if fl.volumes == "" {
+			return
+		}
+		dir := fl.locking.stateDir
+		err := os.MkdirAll(dir, 0o755)
+		if err == nil {
+			err = server.WriteApplied(filepath.Join(dir, server.AppliedFile), server.Applied{Pid: os.Getpid(), Generations: gw.Generations()})
+		}
+		if err != nil {
+			log.Warn("cannot report the applied volumes", zap.Error(err))
+		}
+	}
+	reportApplied()
 	if !fl.locking.off {
 		lk, err := gw.StartLocking(ctx, fl.locking.config())
 		if err != nil {
@@ -222,8 +239,10 @@ func runGateway(ctx context.Context, fl gatewayFlags) error {
 			}
 			if err != nil {
 				log.Error("reload", zap.Error(err))
+				reportApplied() // the volumes that did switch
 				continue
 			}
+			reportApplied()
 			log.Info("reloaded", zap.Strings("volumes", gw.Volumes()))
 		}
 	}

@@ -2,6 +2,7 @@ package server
 
 import (
 	"encoding/hex"
+	"encoding/json"
 	"fmt"
 	"os"
 	"path/filepath"
@@ -104,3 +105,40 @@ func (m *Manifest) Specs(dir string) ([]VolumeSpec, error) {
 
 // VolumeIDHex returns the manifest form of a volume id.
 func VolumeIDHex(id handle.VolumeID) string { return hex.EncodeToString(id[:]) }
+
+// AppliedFile is the name, in the gateway's --state-dir, of the file in which `weft gateway`
+// reports what it has applied: its pid and each served volume's generation (Applied). It is
+// rewritten, atomically, after the first load and after every reload, so that the daemon that
+// wrote the manifest learns when a reload has taken effect without restarting the gateway.
+const AppliedFile = "applied.json"
+
+// Applied is the content of AppliedFile.
+type Applied struct {
+	Pid         int               `json:"pid"`
+	Generations map[string]string `json:"generations"`
+}
+
+// WriteApplied writes a to path atomically (a temporary file renamed over it).
+func WriteApplied(path string, a Applied) error {
+	b, err := json.Marshal(a)
+	if err != nil {
+		return fmt.Errorf("applied state: %w", err)
+	}
+	tmp, err := os.CreateTemp(filepath.Dir(path), ".applied-*")
+	if err != nil {
+		return fmt.Errorf("applied state: %w", err)
+	}
+	_, werr := tmp.Write(append(b, '\n'))
+	cerr := tmp.Close()
+	if werr == nil {
+		werr = cerr
+	}
+	if werr == nil {
+		werr = os.Rename(tmp.Name(), path)
+	}
+	if werr != nil {
+		os.Remove(tmp.Name())
+		return fmt.Errorf("applied state %s: %w", path, werr)
+	}
+	return nil
+}

@@ -8,6 +8,7 @@ import (
 	"os"
 	"os/exec"
 	"path/filepath"
+	"reflect"
 	"strings"
 	"sync"
 	"sync/atomic"
@@ -18,6 +19,7 @@ import (
 	"github.com/buildbarn/go-xdr/pkg/protocols/nfsv3"
 
 	"github.com/weftfs/weft/gateway/nfstest"
+	"github.com/weftfs/weft/gateway/server"
 	"github.com/weftfs/weft/internal/testbin"
 )
 
@@ -61,12 +63,13 @@ func TestGatewaySIGHUPAddsVolume(t *testing.T) {
 			t.Fatal(err)
 		}
 	}
+	gens := map[string]string{} // each volume's generation in the manifest
 	manifest := func(vols ...string) string {
 		var m struct {
 			Volumes []map[string]any `json:"volumes"`
 		}
 		for _, v := range vols {
-			m.Volumes = append(m.Volumes, map[string]any{"name": v, "volfile": v + ".vol",
+			m.Volumes = append(m.Volumes, map[string]any{"name": v, "volfile": v + ".vol", "generation": gens[v],
 				"exports": []map[string]any{{"path": "/" + v, "squash": "no_root_squash", "secure": false, "clients": []map[string]any{{"match": "*"}}}}})
 		}
 		b, _ := json.Marshal(m)
@@ -79,7 +82,7 @@ func TestGatewaySIGHUPAddsVolume(t *testing.T) {
 	port := testbin.FreePort(t)
 	logs := &syncBuffer{}
 	cmd := exec.Command(bin, "gateway", "--volumes", filepath.Join(dir, "volumes.json"), "--secret-file", filepath.Join(dir, "secret"),
-		"--listen", "127.0.0.1", "--nfs-port", fmt.Sprint(port), "--mount-port", "0", "--no-portmap", "--no-locking")
+		"--listen", "127.0.0.1", "--nfs-port", fmt.Sprint(port), "--mount-port", "0", "--no-portmap", "--no-locking", "--state-dir", filepath.Join(dir, "state"))
 	cmd.Stdout, cmd.Stderr = logs, logs
 	if err := cmd.Start(); err != nil {
 		t.Fatal(err)
@@ -112,6 +115,27 @@ func TestGatewaySIGHUPAddsVolume(t *testing.T) {
 		time.Sleep(20 * time.Millisecond)
 	}
 	defer c.Close()
+	// What the gateway reports having applied (for the daemon that writes the manifest).
+	waitApplied := func(want map[string]string) {
+		t.Helper()
+		var a server.Applied
+		deadline := time.Now().Add(20 * time.Second)
+		for {
+			a = server.Applied{}
+			b, err := os.ReadFile(filepath.Join(dir, "state", server.AppliedFile))
+			if err == nil {
+				err = json.Unmarshal(b, &a)
+			}
+			if err == nil && a.Pid == cmd.Process.Pid && reflect.DeepEqual(a.Generations, want) {
+				return
+			}
+			if time.Now().After(deadline) {
+				t.Fatalf("applied state %+v (%v), want pid %d and generations %v", a, err, cmd.Process.Pid, want)
+			}
+			time.Sleep(10 * time.Millisecond)
+		}
+	}
+	waitApplied(map[string]string{"alpha": ""})
 	rootA := mnt(t, c, "/alpha")
 	fa, err := c.CreateFH(ctx, rootA, "held", 0o644)
 	if err != nil {
@@ -183,6 +207,19 @@ func TestGatewaySIGHUPAddsVolume(t *testing.T) {
 	}
 	waitLog(`"reloaded"`, 2)
 	waitLog("volume graph reconfigured in place", 1)
+	waitWrites(20)
+
+	// alpha's generation changes, its volfile does not (what the daemon does once remove-brick
+	// has rewritten the layouts): a new graph, built live under the writes, without a restart.
+	switched := strings.Count(logs.String(), "volume graph switched to a new graph")
+	gens["alpha"] = "remove-brick layout 1"
+	writeFile("volumes.json", manifest("alpha", "beta"))
+	if err := cmd.Process.Signal(syscall.SIGHUP); err != nil {
+		t.Fatal(err)
+	}
+	waitLog(`"reloaded"`, 3)
+	waitLog("volume graph switched to a new graph", switched+1)
+	waitApplied(map[string]string{"alpha": "remove-brick layout 1", "beta": ""})
 	waitWrites(20)
 	stop.Store(true)
 	<-done

@@ -248,6 +248,22 @@ func (g *Gateway) Volumes() []string {
 	return out
 }
 
+// Generations returns, for each volume served from a volfile, the generation its current graph
+// was built for (VolumeSpec.Generation; "" when none was given). A volume whose last switch
+// failed keeps the generation of the graph it still runs. Supervisors compare it with the
+// generation they asked for to learn that a reload has taken effect.
+func (g *Gateway) Generations() map[string]string {
+	g.volMu.Lock()
+	defer g.volMu.Unlock()
+	out := map[string]string{}
+	for n, v := range *g.vols.Load() {
+		if v.active != nil {
+			out[n] = v.generation
+		}
+	}
+	return out
+}
+
 // VolumeHandles returns the handle codec of a served volume (nil when not served).
 func (g *Gateway) VolumeHandles(name string) *handle.Codec {
 	if v := (*g.vols.Load())[name]; v != nil {
