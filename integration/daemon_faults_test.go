@@ -14,6 +14,7 @@ import (
 	"os"
 	"os/exec"
 	"path/filepath"
+	"reflect"
 	"strings"
 	"sync"
 	"sync/atomic"
@@ -577,7 +578,9 @@ func testAddBrickRebalance(t *testing.T, cl *cluster) {
 	}
 	waitOps(ops.Load()+5, "after the rebalance")
 
-	// remove-brick of the first pair, with the client still running.
+	// remove-brick of the first pair, with the client still running. The gateways build the
+	// volume new graphs when the layouts are rewritten, and keep running: the same pids.
+	gwBefore := gatewayPids(t, a, "dv")
 	first := dv[:2]
 	rm := runTask(append(append([]string{"volume", "remove-brick", "dv"}, first...), "start"),
 		append(append([]string{"volume", "remove-brick", "dv"}, first...), "status"))
@@ -587,6 +590,9 @@ func testAddBrickRebalance(t *testing.T, cl *cluster) {
 	}
 	waitVolume(t, a, "dv", 4, 3)
 	waitOps(ops.Load()+5, "after remove-brick commit")
+	if gwAfter := gatewayPids(t, a, "dv"); len(gwBefore) != 3 || !reflect.DeepEqual(gwAfter, gwBefore) {
+		t.Fatalf("gateway pids by host went from %v to %v across remove-brick: a gateway restarted", gwBefore, gwAfter)
+	}
 	close(stop)
 	if err := <-errc; err != nil {
 		t.Fatalf("client: %v", err)
@@ -611,6 +617,16 @@ func testAddBrickRebalance(t *testing.T, cl *cluster) {
 		}
 	}
 	t.Logf("%d files verified after %d client rounds, %d reconnects", len(files), ops.Load(), conn.reconnects.Load())
+}
+
+// gatewayPids returns the pid of every gateway serving vol, by host.
+func gatewayPids(t *testing.T, n *daemonNode, vol string) map[string]int {
+	t.Helper()
+	out := map[string]int{}
+	for _, g := range volStatus(t, n, vol).Gateways {
+		out[g.Host] = g.Pid
+	}
+	return out
 }
 
 // brickPids returns the pid of every brick of vol, by path.

@@ -112,6 +112,9 @@ type ProcessStatus struct {
 	Online   bool     `json:"online"`
 	Restarts int      `json:"restarts"`
 	LastErr  string   `json:"last_error,omitempty"`
+	// Generations: a gateway's report of the generation each volume it serves runs (see the
+	// gateway's applied.json); nil until the running process has reported.
+	Generations map[string]string `json:"generations,omitempty"`
 }
 
 // Serves reports whether the process works for volume: a brick or self-heal daemon of it, or a

@@ -4,7 +4,6 @@ import (
 	"encoding/json"
 	"fmt"
 	"strconv"
-	"strings"
 
 	"github.com/weftfs/weft/membership/store"
 	"github.com/weftfs/weft/membership/volgen"
@@ -39,13 +38,14 @@ func (d *Daemon) gatewaySpec(st *store.State, started []string, p volgen.Params)
 		logPath:     d.path("logs", "gateway.log"),
 		files:       map[string]string{},
 	}
+	sp.appliedPath = d.path("gateway", gatewayAppliedFile)
 	type mvol struct {
-		Name    string `json:"name"`
-		Volfile string `json:"volfile"`
-		Exports any    `json:"exports"`
+		Name       string `json:"name"`
+		Volfile    string `json:"volfile"`
+		Exports    any    `json:"exports"`
+		Generation string `json:"generation,omitempty"`
 	}
 	var vols []mvol
-	var layouts []string
 	for _, name := range served {
 		gv := toVolgen(st, st.Volumes[name])
 		vf, err := volgen.ClientVolfile(gv, p)
@@ -65,23 +65,13 @@ func (d *Daemon) gatewaySpec(st *store.State, started []string, p volgen.Params)
 		if err := json.Unmarshal([]byte(exportsJSON(volgen.Exports(gv))), &exps); err != nil {
 			return spec{}, false, fmt.Errorf("volume %s: exports: %w", name, err)
 		}
-		vols = append(vols, mvol{Name: name, Volfile: path, Exports: exps.Exports})
-		if rb := st.Volumes[name].RemoveBrick; rb != nil && rb.LayoutEpoch > 0 {
-			layouts = append(layouts, fmt.Sprintf("%s %d", name, rb.LayoutEpoch))
-		}
+		vols = append(vols, mvol{Name: name, Volfile: path, Exports: exps.Exports, Generation: gatewayGeneration(st.Volumes[name])})
 	}
 	b, err := json.MarshalIndent(map[string]any{"volumes": vols}, "", "  ")
 	if err != nil {
 		return spec{}, false, err
 	}
 	sp.volfile = string(b) + "\n"
-	if len(layouts) > 0 {
-		// Restart after a remove-brick rewrote the layouts: the gateway must not keep creating
-		// files on the bricks being emptied from layouts it cached (the remove-brick task waits
-		// for the new pid). The manifest's per-volume "generation" would rebuild the graph live
-		// instead; the task would then wait for the reload rather than a restart.
-		sp.restartKey = "remove-brick layout " + strings.Join(layouts, ", ")
-	}
 	sp.args = []string{"gateway", "--volumes", manifest,
 		"--secret-file", d.path("secret"), "--nfs-port", strconv.Itoa(d.cfg.NFSPort),
 		"--mount-port", strconv.Itoa(d.cfg.MountPort), "--portmap-port", strconv.Itoa(d.cfg.PortmapPort),
@@ -90,4 +80,21 @@ func (d *Daemon) gatewaySpec(st *store.State, started []string, p volgen.Params)
 		sp.args = append(sp.args, "--listen", d.cfg.Bind)
 	}
 	return sp, true, nil
+}
+
+// gatewayAppliedFile is where, in its state directory, the gateway reports its pid and the
+// generation each volume runs (gateway/server.AppliedFile).
+const gatewayAppliedFile = "applied.json"
+
+// gatewayGeneration is a volume's generation in the gateway manifest. After a remove-brick has
+// rewritten the layouts without the bricks being emptied, the gateways must not go on creating
+// files there from layouts they cached: the generation changes with every rewrite, which makes
+// each gateway build the volume a new graph (fresh layout caches) live on SIGHUP, keeping its
+// NFS connections, mounts and locks, instead of restarting. The remove-brick task waits for
+// every gateway to report it (waitGatewaysApplied).
+func gatewayGeneration(v *store.Volume) string {
+	if rb := v.RemoveBrick; rb != nil && rb.LayoutEpoch > 0 {
+		return fmt.Sprintf("remove-brick layout %d", rb.LayoutEpoch)
+	}
+	return ""
 }

@@ -85,3 +85,59 @@ func TestGatewaySpecManifest(t *testing.T) {
 		t.Fatalf("manifest at %s", sp.volfilePath)
 	}
 }
+
+// A remove-brick layout rewrite changes the volume's generation in the gateway manifest and
+// nothing that restarts the gateway: the supervisor reloads it (SIGHUP) and the gateway builds
+// the volume a new graph live. What the gateway reports having applied is read back for the
+// running pid only.
+func TestGatewaySpecRemoveBrickGeneration(t *testing.T) {
+	dir := t.TempDir()
+	d := &Daemon{cfg: configs.Daemon{StateDir: dir, Advertise: "127.0.0.1", NFSPort: 2049, MountPort: 20048, PortmapPort: 111}}
+	v := &store.Volume{Name: "dv", ID: "dv-id", Status: "started", Replica: 1,
+		Bricks: []store.Brick{{Host: "127.0.0.1", Path: "/b/0", Port: 49152}, {Host: "127.0.0.1", Path: "/b/1", Port: 49153}}}
+	st := &store.State{Volumes: map[string]*store.Volume{"dv": v}}
+	p := volgen.Params{Secret: "0123456789abcdef0123"}
+	before, _, err := d.gatewaySpec(st, []string{"dv"}, p)
+	if err != nil {
+		t.Fatal(err)
+	}
+	v.RemoveBrick = &store.RemoveBrick{Bricks: []string{"127.0.0.1:/b/1"}, LayoutEpoch: 2}
+	after, _, err := d.gatewaySpec(st, []string{"dv"}, p)
+	if err != nil {
+		t.Fatal(err)
+	}
+	m := map[string]spec{"before": before, "after": after}
+	finishSpecs(m)
+	before, after = m["before"], m["after"]
+	if before.argsKey != after.argsKey || before.contentKey == after.contentKey || !after.reload {
+		t.Fatalf("a layout rewrite must reload the gateway, not restart it: args %q → %q, content changed %v, reload %v",
+			before.argsKey, after.argsKey, before.contentKey != after.contentKey, after.reload)
+	}
+	if err := writeFiles(after); err != nil {
+		t.Fatal(err)
+	}
+	loaded, err := server.LoadManifest(after.volfilePath)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if len(loaded) != 1 || loaded[0].Generation != "remove-brick layout 2" || loaded[0].Generation != gatewayGeneration(v) {
+		t.Fatalf("manifest generation %+v, want %q", loaded, gatewayGeneration(v))
+	}
+
+	// The gateway's report, as `weft gateway` writes it, where the spec says.
+	if after.appliedPath != filepath.Join(dir, "gateway", server.AppliedFile) {
+		t.Fatalf("applied report at %s", after.appliedPath)
+	}
+	if got := readApplied(after.appliedPath, 4242); got != nil {
+		t.Fatalf("no report yet, read %v", got)
+	}
+	if err := server.WriteApplied(after.appliedPath, server.Applied{Pid: 4242, Generations: map[string]string{"dv": "remove-brick layout 2"}}); err != nil {
+		t.Fatal(err)
+	}
+	if got := readApplied(after.appliedPath, 4242); !reflect.DeepEqual(got, map[string]string{"dv": "remove-brick layout 2"}) {
+		t.Fatalf("report read back as %v", got)
+	}
+	if got := readApplied(after.appliedPath, 4343); got != nil {
+		t.Fatalf("a report by another pid (the gateway before a restart) was taken: %v", got)
+	}
+}

@@ -4,6 +4,7 @@ import (
 	"context"
 	"crypto/sha256"
 	"encoding/hex"
+	"encoding/json"
 	"fmt"
 	"net"
 	"os"
@@ -46,6 +47,7 @@ type spec struct {
 	extra        string
 	files        map[string]string // further files the process reads: path → content
 	restartKey   string            // changing it restarts the process
+	appliedPath  string            // a gateway: where it reports its pid and applied generations
 	// reload: the process re-reads its files on SIGHUP (bricks, gateways), so a change of
 	// their content alone is applied by rewriting them and sending SIGHUP, not by a restart.
 	reload bool
@@ -439,9 +441,30 @@ func (s *supervisor) status() api.LocalStatus {
 		running := p.running
 		p.mu.Unlock()
 		st.Online = running && (p.spec.checkAddr == "" || online(p.spec.checkAddr))
+		if p.spec.appliedPath != "" && st.Pid > 0 {
+			st.Generations = readApplied(p.spec.appliedPath, st.Pid)
+		}
 		out.Processes = append(out.Processes, st)
 	}
 	return out
+}
+
+// readApplied returns the volume generations a gateway reports in path (its applied.json;
+// gateway/server.Applied), or nil when the file is missing, unreadable, or written by another
+// process than pid (a gateway that has not reported yet since its restart).
+func readApplied(path string, pid int) map[string]string {
+	b, err := os.ReadFile(path)
+	if err != nil {
+		return nil
+	}
+	var a struct {
+		Pid         int               `json:"pid"`
+		Generations map[string]string `json:"generations"`
+	}
+	if json.Unmarshal(b, &a) != nil || a.Pid != pid {
+		return nil
+	}
+	return a.Generations
 }
 
 // statedump sends SIGUSR1 to the running brick processes of volume and returns how many.

@@ -541,12 +541,15 @@ func (d *Daemon) startRemoveBrick(ctx context.Context, name string, resumed int)
 		if err != nil {
 			return err
 		}
-		// Gateways restart to drop the layouts they cached; wait for them.
-		before := d.gatewayPids(ctx, name)
+		// The gateways build the volume new graphs to drop the layouts they cached (a new
+		// generation in their manifest); wait until each reports it.
+		hosts := d.gatewayHosts(ctx, name)
 		if _, err := d.apply(ctx, &store.Command{Op: store.OpRemoveBrickLayout, Name: name}); err != nil {
 			return err
 		}
-		d.waitGatewaysRestarted(ctx, name, before, 30*time.Second)
+		if _, v, err := d.volume(name); err == nil {
+			d.waitGatewaysApplied(ctx, name, gatewayGeneration(v), hosts, 30*time.Second)
+		}
 		idx := make([]int, 0, len(removed))
 		for i := range removed {
 			idx = append(idx, i)
@@ -588,43 +591,45 @@ func (d *Daemon) startRemoveBrick(ctx context.Context, name string, resumed int)
 	return &s, nil
 }
 
-// gatewayPids returns the pids of the gateways serving volume, by host.
-func (d *Daemon) gatewayPids(ctx context.Context, volume string) map[string]int {
+// gatewayHosts returns the hosts whose gateway serves volume.
+func (d *Daemon) gatewayHosts(ctx context.Context, volume string) map[string]bool {
 	st, _ := d.fsm.State()
-	out := map[string]int{}
+	out := map[string]bool{}
 	for _, ls := range d.localStatuses(ctx, st) {
 		for _, p := range ls.Processes {
 			if p.Kind == "gateway" && p.Serves(volume) {
-				out[p.Host] = p.Pid
+				out[p.Host] = true
 			}
 		}
 	}
 	return out
 }
 
-// waitGatewaysRestarted waits until every gateway in before runs with another pid and serves.
-func (d *Daemon) waitGatewaysRestarted(ctx context.Context, volume string, before map[string]int, wait time.Duration) {
+// waitGatewaysApplied waits, at most wait, until the gateway of every host in hosts serves and
+// reports running volume at generation gen. A gateway that cannot (its node is down, the new
+// graph fails to build) only delays the task; the migration passes that follow move any file
+// created meanwhile from a stale layout.
+func (d *Daemon) waitGatewaysApplied(ctx context.Context, volume, gen string, hosts map[string]bool, wait time.Duration) {
 	deadline := time.Now().Add(wait)
 	for time.Now().Before(deadline) && ctx.Err() == nil {
 		st, _ := d.fsm.State()
-		done := true
-		seen := map[string]bool{}
+		ok := map[string]bool{}
 		for _, ls := range d.localStatuses(ctx, st) {
 			for _, p := range ls.Processes {
 				if p.Kind == "gateway" && p.Serves(volume) {
-					seen[p.Host] = true
-					if !p.Online || p.Pid == before[p.Host] {
-						done = false
-					}
+					g, reported := p.Generations[volume]
+					ok[p.Host] = p.Online && reported && g == gen
 				}
 			}
 		}
-		for h := range before {
-			done = done && seen[h]
+		done := true
+		for h := range hosts {
+			done = done && ok[h]
 		}
 		if done {
 			return
 		}
 		time.Sleep(200 * time.Millisecond)
 	}
+	d.log.Warn("not every gateway reported the volume's new generation in time; going on", zap.String("volume", volume), zap.String("generation", gen))
 }

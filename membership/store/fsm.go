@@ -30,7 +30,7 @@ const (
 	OpRemoveBrickCommit = "remove-brick-commit"
 	OpRemoveBrickStop   = "remove-brick-stop"
 	// OpRemoveBrickLayout records that the layouts were rewritten without the removed bricks
-	// (the gateways restart to forget the layouts they cached).
+	// (the gateways rebuild the volume's graph to forget the layouts they cached).
 	OpRemoveBrickLayout = "remove-brick-layout"
 	OpReplaceBrick      = "replace-brick"
 )
