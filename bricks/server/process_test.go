@@ -7,6 +7,7 @@ import (
 	"os"
 	"os/exec"
 	"path/filepath"
+	"regexp"
 	"runtime"
 	"strings"
 	"sync"
@@ -113,6 +114,33 @@ func (bp *brickProc) logs() string {
 	bp.logMu.Lock()
 	defer bp.logMu.Unlock()
 	return bp.log.String()
+}
+
+// statedump sends the brick SIGUSR1 and returns the path of the statedump it logs having
+// written, and its content (the file is removed when the test ends).
+func (bp *brickProc) statedump(t testing.TB) (string, string) {
+	t.Helper()
+	before := strings.Count(bp.logs(), "statedump written")
+	if err := bp.cmd.Process.Signal(syscall.SIGUSR1); err != nil {
+		t.Fatal(err)
+	}
+	re := regexp.MustCompile(`statedump written.*"path": "([^"]+)"`)
+	var path string
+	waitFor(t, func() bool {
+		logs := bp.logs()
+		if strings.Count(logs, "statedump written") <= before {
+			return false
+		}
+		m := re.FindAllStringSubmatch(logs, -1)
+		path = m[len(m)-1][1]
+		return true
+	}, "statedump path logged")
+	t.Cleanup(func() { os.Remove(path) })
+	dump, err := os.ReadFile(path)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return path, string(dump)
 }
 
 func (bp *brickProc) kill9() {

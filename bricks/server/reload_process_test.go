@@ -8,7 +8,6 @@ import (
 	"net/http"
 	"os"
 	"path/filepath"
-	"regexp"
 	"strings"
 	"syscall"
 	"testing"
@@ -138,25 +137,9 @@ func TestBrickProcessSIGHUPReconfigures(t *testing.T) {
 	}
 
 	// The statedump shows the new options and the lock still held by the client.
-	if err := bp.cmd.Process.Signal(syscall.SIGUSR1); err != nil {
-		t.Fatal(err)
-	}
-	re := regexp.MustCompile(`statedump written.*"path": "([^"]+)"`)
-	var path string
-	waitFor(t, func() bool {
-		m := re.FindStringSubmatch(bp.logs())
-		if m != nil {
-			path = m[1]
-		}
-		return m != nil
-	}, "statedump path logged")
-	defer os.Remove(path)
-	dump, err := os.ReadFile(path)
-	if err != nil {
-		t.Fatal(err)
-	}
+	_, dump := bp.statedump(t)
 	for _, want := range []string{"option.count-fop-hits=off", "option.trace=on", "posixlk.granted=1", "open-fds=1"} {
-		if !strings.Contains(string(dump), want) {
+		if !strings.Contains(dump, want) {
 			t.Errorf("statedump lacks %q:\n%s", want, dump)
 		}
 	}

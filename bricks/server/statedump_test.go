@@ -38,29 +38,13 @@ func TestBrickProcessStatedumpAndSIGTERM(t *testing.T) {
 	if _, _, err := c.Lk(ctx, fd, graph.SetLk, &graph.Flock{Type: graph.LockWrite, Len: 10}, nil); err != nil {
 		t.Fatal(err)
 	}
-	if err := bp.cmd.Process.Signal(syscall.SIGUSR1); err != nil {
-		t.Fatal(err)
-	}
-	re := regexp.MustCompile(`statedump written.*"path": "([^"]+)"`)
-	var path string
-	waitFor(t, func() bool {
-		m := re.FindStringSubmatch(bp.logs())
-		if m != nil {
-			path = m[1]
-		}
-		return m != nil
-	}, "statedump path logged")
-	defer os.Remove(path)
+	path, dump := bp.statedump(t)
 	base := strings.Trim(strings.ReplaceAll(dir+"/data", "/", "-"), "-")
 	if !regexp.MustCompile(`^` + regexp.QuoteMeta(os.TempDir()) + `/` + regexp.QuoteMeta(base) + `\.\d+\.dump\.\d+$`).MatchString(path) {
 		t.Errorf("statedump path %q not named <brick-path-with-dashes>.<pid>.dump.<time> under %s", path, os.TempDir())
 	}
-	dump, err := os.ReadFile(path)
-	if err != nil {
-		t.Fatal(err)
-	}
 	for _, want := range []string{"[protocol/server.brick-server]", "open-fds=1", "[features/locks.brick-locks]", "posixlk.granted=1", "active_size="} {
-		if !strings.Contains(string(dump), want) {
+		if !strings.Contains(dump, want) {
 			t.Errorf("statedump lacks %q:\n%s", want, dump)
 		}
 	}
