@@ -16,15 +16,7 @@ func TestReplyDecodeAliasesOnlyData(t *testing.T) {
 	for f := graph.Fop(0); f < graph.NumFops; f++ {
 		t.Run(f.String(), func(t *testing.T) {
 			rapid.Check(t, func(t *rapid.T) {
-				r := genReply(t, f)
-				var e Encoder
-				if err := EncodeReply(&e, f, r); err != nil {
-					t.Fatal(err)
-				}
-				var got Reply
-				if err := DecodeReply(e.Buf, f, &got); err != nil {
-					t.Fatalf("decode: %v", err)
-				}
+				r, got, e := replyThroughCodec(t, f)
 				got.Data = nil
 				want := *r
 				want.Data = nil
