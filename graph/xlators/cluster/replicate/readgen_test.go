@@ -33,22 +33,12 @@ func TestReadChildRefreshedAfterRejoin(t *testing.T) {
 		t.Fatal(err)
 	}
 	defer fd.Unref()
-	if _, err := a.Writev(ctx, fd, []byte("old"), 0, 0, nil); err != nil {
-		t.Fatal(err)
-	}
-	if _, err := a.Flush(ctx, fd, nil); err != nil {
-		t.Fatal(err)
-	}
+	writeFlush(t, a, fd, []byte("old"))
 	if _, err := a.Lookup(ctx, loc, nil); err != nil {
 		t.Fatal(err)
 	}
 	a.Notify(ctx, graph.EventChildDown, leaves[1])
-	if _, err := a.Writev(ctx, fd, []byte("new"), 0, 0, nil); err != nil {
-		t.Fatal(err)
-	}
-	if _, err := a.Flush(ctx, fd, nil); err != nil {
-		t.Fatal(err)
-	}
+	writeFlush(t, a, fd, []byte("new"))
 	a.Notify(ctx, graph.EventChildUp, leaves[1])
 	for k := 0; k < 3; k++ {
 		if got := readAll(t, a, fd); got != "new" {
@@ -77,12 +67,7 @@ func TestReadChildUsesRejoinedCleanChild(t *testing.T) {
 		t.Fatal(err)
 	}
 	defer fd.Unref()
-	if _, err := a.Writev(ctx, fd, []byte("data"), 0, 0, nil); err != nil {
-		t.Fatal(err)
-	}
-	if _, err := a.Flush(ctx, fd, nil); err != nil {
-		t.Fatal(err)
-	}
+	writeFlush(t, a, fd, []byte("data"))
 	a.Notify(ctx, graph.EventChildDown, rec)
 	if _, err := a.Lookup(ctx, loc, nil); err != nil { // child 1 is not in this lookup
 		t.Fatal(err)
@@ -131,5 +116,17 @@ func TestReadAfterFailedWriteOnUpChild(t *testing.T) {
 	}
 	if got := readAll(t, a, fd); got != "new" {
 		t.Fatalf("read after a write failed on child 1: %q, want %q", got, "new")
+	}
+}
+
+// writeFlush writes data at offset 0 of fd through x and flushes it, failing the test on error.
+func writeFlush(t *testing.T, x graph.Xlator, fd *graph.FD, data []byte) {
+	t.Helper()
+	ctx := context.Background()
+	if _, err := x.Writev(ctx, fd, data, 0, 0, nil); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := x.Flush(ctx, fd, nil); err != nil {
+		t.Fatal(err)
 	}
 }
