@@ -38,7 +38,8 @@ type benchOp struct {
 var benchOps = []benchOp{{"write4k", 4 << 10}, {"write1m", 1 << 20}, {"read4k", 4 << 10}, {"read1m", 1 << 20}, {"stat", 0}}
 
 type loadResult struct {
-	ops      int64
+	ops      int64 // completed within the measuring window
+	allOps   int64 // completed in all, including those in flight when the window closed
 	elapsed  time.Duration
 	p50, p99 time.Duration
 	bytes    int64
@@ -49,10 +50,58 @@ type loadResult struct {
 // together, a figure that the load of other processes on the machine disturbs far less than
 // throughput.
 func (r loadResult) cpuPerOp() time.Duration {
-	if r.ops == 0 {
+	if r.allOps == 0 {
 		return 0
 	}
-	return r.cpu / time.Duration(r.ops)
+	return r.cpu / time.Duration(r.allOps)
+}
+
+// window is the measuring window of a load: throughput counts the ops that complete between
+// its start and close, over exactly that time (at least the round's duration, longer until
+// every caller has had time for a few ops: closeAfter). Ops still in flight when it closes complete
+// afterwards (their latencies and CPU still count) but not in throughput: counting them, over a
+// time stretched to wait for them, would measure the drain, and with 256 callers of 1 MiB ops
+// (tens of ms each) the drain is a large part of a short round.
+type window struct {
+	start, end time.Time
+	stop       atomic.Bool
+	in         atomic.Int64
+}
+
+func openWindow() *window { return &window{start: time.Now()} }
+
+// done records an op that has just completed.
+func (w *window) done() {
+	if !w.stop.Load() {
+		w.in.Add(1)
+	}
+}
+
+// minOpsPerCaller is how many ops each caller completes, on average, in a window at least:
+// a window only a few ops long (256 callers of 1 MiB ops take tens of ms each) would count
+// ops in steps of the number of callers and measure the ramp up.
+const minOpsPerCaller = 10
+
+// closeAfter waits d, and longer (up to maxWindowExtra more) until callers×minOpsPerCaller ops
+// have completed, and closes the window; the callers stop issuing ops.
+func (w *window) closeAfter(d time.Duration, callers int) {
+	time.Sleep(d)
+	for w.in.Load() < int64(callers*minOpsPerCaller) && time.Since(w.start) < d+maxWindowExtra {
+		time.Sleep(time.Millisecond)
+	}
+	w.end = time.Now()
+	w.stop.Store(true)
+}
+
+const maxWindowExtra = 5 * time.Second
+
+// result is summarize's result with the window's throughput.
+func (w *window) result(lat [][]time.Duration, size int) loadResult {
+	r := summarize(lat, w.end.Sub(w.start), size)
+	r.allOps = r.ops
+	r.ops = w.in.Load()
+	r.bytes = r.ops * int64(size)
+	return r
 }
 
 func processCPU() time.Duration {
@@ -214,13 +263,11 @@ func (p *prepared) close() {
 func (p *prepared) run(t testing.TB, d time.Duration) loadResult {
 	ctx := context.Background()
 	callers := len(p.fds)
-	var stop atomic.Bool
-	var total atomic.Int64
 	lat := make([][]time.Duration, callers)
 	var wg sync.WaitGroup
 	var firstErr atomic.Value
 	cpu0 := processCPU()
-	start := time.Now()
+	w := openWindow()
 	for i := 0; i < callers; i++ {
 		wg.Add(1)
 		go func(i int) {
@@ -228,7 +275,7 @@ func (p *prepared) run(t testing.TB, d time.Duration) loadResult {
 			top, fd := p.tops[i%len(p.tops)], p.fds[i]
 			l := make([]time.Duration, 0, 1024)
 			defer func() { lat[i] = l }()
-			for k := 0; !stop.Load(); k++ {
+			for k := 0; !w.stop.Load(); k++ {
 				t0 := time.Now()
 				var err error
 				switch p.op.name {
@@ -253,19 +300,17 @@ func (p *prepared) run(t testing.TB, d time.Duration) loadResult {
 					return
 				}
 				l = append(l, time.Since(t0))
-				total.Add(1)
+				w.done()
 			}
 		}(i)
 	}
-	time.Sleep(d)
-	stop.Store(true)
+	w.closeAfter(d, callers)
 	wg.Wait()
-	elapsed := time.Since(start)
 	cpu := processCPU() - cpu0
 	if e := firstErr.Load(); e != nil {
 		t.Fatalf("%s: %v", p.op.name, e)
 	}
-	r := summarize(lat, elapsed, p.op.size)
+	r := w.result(lat, p.op.size)
 	r.cpu = cpu
 	return r
 }
@@ -290,10 +335,10 @@ func medianOf(rs []loadResult) loadResult {
 	var ops int64
 	for _, r := range rs {
 		cpu += r.cpu
-		ops += r.ops
+		ops += r.allOps
 	}
 	if ops > 0 { // CPU per op over all rounds
-		m.cpu = cpu * time.Duration(m.ops) / time.Duration(ops)
+		m.cpu = cpu * time.Duration(m.allOps) / time.Duration(ops)
 	}
 	return m
 }
@@ -760,16 +805,15 @@ func rawTCPWrites(t testing.TB, conns int, d time.Duration) loadResult {
 			}
 		}
 	}
-	var stop atomic.Bool
 	lat := make([][]time.Duration, conns)
 	var wg sync.WaitGroup
-	start := time.Now()
+	w := openWindow()
 	for i := range cs {
 		wg.Add(1)
 		go func(i int) {
 			defer wg.Done()
 			var ack [8]byte
-			for !stop.Load() {
+			for !w.stop.Load() {
 				t0 := time.Now()
 				if _, err := cs[i].Write(data); err != nil {
 					return
@@ -778,17 +822,16 @@ func rawTCPWrites(t testing.TB, conns int, d time.Duration) loadResult {
 					return
 				}
 				lat[i] = append(lat[i], time.Since(t0))
+				w.done()
 			}
 		}(i)
 	}
-	time.Sleep(d)
-	stop.Store(true)
+	w.closeAfter(d, conns)
 	wg.Wait()
-	elapsed := time.Since(start)
 	for _, c := range cs {
 		c.Close()
 	}
 	l.Close()
 	srvWG.Wait()
-	return summarize(lat, elapsed, size)
+	return w.result(lat, size)
 }
