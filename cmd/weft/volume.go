@@ -78,7 +78,11 @@ func init() {
 	vc.AddCommand(&cobra.Command{
 		Use:   "create NAME [replica N [arbiter 1]] HOST:/path ... [force]",
 		Short: "Create a volume (bricks must exist and be empty unless force)",
-		Args:  cobra.MinimumNArgs(2),
+		Long: `Create a volume. Bricks must exist and be empty, unless force is given. With force, bricks
+that already carry a volume id (a GlusterFS volume's, or a deleted volume's) keep their data and
+the new volume takes that id: give the old volume's name and its bricks in its order to serve a
+GlusterFS volume in place.`,
+		Args: cobra.MinimumNArgs(2),
 		RunE: func(cmd *cobra.Command, args []string) error {
 			req, err := parseCreateArgs(args)
 			if err != nil {

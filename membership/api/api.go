@@ -248,6 +248,14 @@ type CheckBricksRequest struct {
 	Force    bool     `json:"force,omitempty"`
 }
 
+// CheckBricksReply is a peer's answer to CheckBricksRequest: the volume id each checked brick
+// directory already carries (path → uuid; bricks without one are absent), which `force` lets
+// through.
+type CheckBricksReply struct {
+	Message   string            `json:"message"`
+	VolumeIDs map[string]string `json:"volume_ids,omitempty"`
+}
+
 // ApplyRequest forwards a cluster store command to the leader.
 type ApplyRequest struct {
 	Command store.Command `json:"command"`

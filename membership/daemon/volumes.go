@@ -78,8 +78,10 @@ func (d *Daemon) volume(name string) (*store.State, *store.Volume, error) {
 }
 
 // stageBricks asks every peer holding one of bricks to check its directories (exist, are
-// directories, writable, empty or already this volume's) before anything is committed.
-func (d *Daemon) stageBricks(ctx context.Context, st *store.State, volID string, bricks []store.Brick, force bool) error {
+// directories, writable, empty or already this volume's) before anything is committed. It
+// returns the volume id each brick already carries (by HOST:/path; only with force can a
+// brick carrying another id pass).
+func (d *Daemon) stageBricks(ctx context.Context, st *store.State, volID string, bricks []store.Brick, force bool) (map[string]string, error) {
 	byPeer := map[string][]string{}
 	for _, b := range bricks {
 		byPeer[b.PeerID] = append(byPeer[b.PeerID], b.Path)
@@ -90,6 +92,7 @@ func (d *Daemon) stageBricks(ctx context.Context, st *store.State, volID string,
 	}
 	sort.Strings(ids)
 	errs := make([]error, len(ids))
+	found := make([]map[string]string, len(ids))
 	var wg sync.WaitGroup
 	for i, id := range ids {
 		wg.Add(1)
@@ -98,46 +101,63 @@ func (d *Daemon) stageBricks(ctx context.Context, st *store.State, volID string,
 			req := &api.CheckBricksRequest{VolumeID: volID, Paths: byPeer[id], Force: force}
 			p := st.Peers[id]
 			if id == d.local.NodeID {
-				errs[i] = checkLocalBricks(p.Address, req)
+				found[i], errs[i] = checkLocalBricks(p.Address, req)
 				return
 			}
-			if err := api.PeerClient(p.MgmtAddr(), d.secret(), 10*time.Second).Do(ctx, http.MethodPost, "/v1/internal/check-bricks", req, nil); err != nil {
+			var rep api.CheckBricksReply
+			if err := api.PeerClient(p.MgmtAddr(), d.secret(), 10*time.Second).Do(ctx, http.MethodPost, "/v1/internal/check-bricks", req, &rep); err != nil {
 				errs[i] = fmt.Errorf("peer %s: %w", p.Address, err)
 			}
+			found[i] = rep.VolumeIDs
 		}()
 	}
 	wg.Wait()
-	return errors.Join(errs...)
+	if err := errors.Join(errs...); err != nil {
+		return nil, err
+	}
+	out := map[string]string{}
+	for i, id := range ids {
+		for path, vid := range found[i] {
+			out[st.Peers[id].Address+":"+path] = vid
+		}
+	}
+	return out, nil
 }
 
-// checkLocalBricks validates brick directories of this node.
-func checkLocalBricks(host string, req *api.CheckBricksRequest) error {
+// checkLocalBricks validates brick directories of this node and returns the volume id each
+// already carries (by path).
+func checkLocalBricks(host string, req *api.CheckBricksRequest) (map[string]string, error) {
 	var want []byte
 	if id, err := graph.ParseGFID(req.VolumeID); err == nil {
 		want = id[:]
 	}
+	found := map[string]string{}
 	for _, p := range req.Paths {
 		name := host + ":" + p
 		fi, err := os.Stat(p)
 		switch {
 		case errors.Is(err, os.ErrNotExist):
-			return fmt.Errorf("brick %s: directory does not exist (create it first)", name)
+			return nil, fmt.Errorf("brick %s: directory does not exist (create it first)", name)
 		case err != nil:
-			return fmt.Errorf("brick %s: %w", name, err)
+			return nil, fmt.Errorf("brick %s: %w", name, err)
 		case !fi.IsDir():
-			return fmt.Errorf("brick %s: not a directory", name)
+			return nil, fmt.Errorf("brick %s: not a directory", name)
 		}
 		if err := unix.Access(p, unix.W_OK|unix.X_OK); err != nil {
-			return fmt.Errorf("brick %s: not writable: %w", name, err)
+			return nil, fmt.Errorf("brick %s: not writable: %w", name, err)
 		}
 		buf := make([]byte, 64)
 		n, err := unix.Getxattr(p, VolumeIDXattr, buf)
 		ours := false
 		if err == nil {
-			if n == 16 && want != nil && string(buf[:n]) == string(want) {
+			if n != 16 {
+				return nil, fmt.Errorf("brick %s: malformed %s (%d bytes, not 16)", name, VolumeIDXattr, n)
+			}
+			found[p] = graph.GFID(buf[:16]).String()
+			if want != nil && string(buf[:n]) == string(want) {
 				ours = true
 			} else if !req.Force {
-				return fmt.Errorf("brick %s: is already part of a volume (it carries %s; use force to reuse it)", name, VolumeIDXattr)
+				return nil, fmt.Errorf("brick %s: is already part of a volume (it carries %s %s; use force to reuse it with its data)", name, VolumeIDXattr, found[p])
 			}
 		}
 		if ours || req.Force {
@@ -145,18 +165,56 @@ func checkLocalBricks(host string, req *api.CheckBricksRequest) error {
 		}
 		f, err := os.Open(p)
 		if err != nil {
-			return fmt.Errorf("brick %s: %w", name, err)
+			return nil, fmt.Errorf("brick %s: %w", name, err)
 		}
 		names, err := f.Readdirnames(1)
 		f.Close()
 		if err != nil && !errors.Is(err, io.EOF) {
-			return fmt.Errorf("brick %s: %w", name, err)
+			return nil, fmt.Errorf("brick %s: %w", name, err)
 		}
 		if len(names) > 0 {
-			return fmt.Errorf("brick %s: directory is not empty (use force to use it anyway)", name)
+			return nil, fmt.Errorf("brick %s: directory is not empty (use force to use it anyway)", name)
 		}
 	}
-	return nil
+	return found, nil
+}
+
+// foreignIDs returns, sorted, the bricks of found that carry a volume id other than id.
+func foreignIDs(found map[string]string, id string) []string {
+	var out []string
+	for b, vid := range found {
+		if vid != id {
+			out = append(out, b+" ("+vid+")")
+		}
+	}
+	sort.Strings(out)
+	return out
+}
+
+// adoptedID is the volume id a volume created with force over bricks that already carry one
+// takes (found: by brick, from stageBricks): the bricks' own, so that the brick processes,
+// which refuse a brick of another volume, start on them with their data — bricks of a
+// GlusterFS volume, or of a deleted volume, adopted in place. It is "" when no brick carries
+// an id. Bricks carrying different ids, or the id of a volume this cluster has, are refused.
+func adoptedID(st *store.State, found map[string]string) (string, error) {
+	var id string
+	for _, vid := range found {
+		if id == "" || vid < id {
+			id = vid
+		}
+	}
+	if id == "" {
+		return "", nil
+	}
+	if other := foreignIDs(found, id); len(other) > 0 {
+		return "", fmt.Errorf("the bricks belong to different volumes: %s carry another id than %s", strings.Join(other, ", "), id)
+	}
+	for _, v := range st.Volumes {
+		if v.ID == id {
+			return "", fmt.Errorf("the bricks belong to volume %s of this cluster (id %s)", v.Name, id)
+		}
+	}
+	return id, nil
 }
 
 func (d *Daemon) hInternalCheckBricks(_ context.Context, _ *http.Request, body []byte) (any, error) {
@@ -164,7 +222,8 @@ func (d *Daemon) hInternalCheckBricks(_ context.Context, _ *http.Request, body [
 	if err := decode(body, &req); err != nil {
 		return nil, err
 	}
-	return api.Message{Message: "ok"}, checkLocalBricks(d.cfg.Advertise, &req)
+	found, err := checkLocalBricks(d.cfg.Advertise, &req)
+	return api.CheckBricksReply{Message: "ok", VolumeIDs: found}, err
 }
 
 func (d *Daemon) hCreate(ctx context.Context, _ *http.Request, body []byte) (any, error) {
@@ -191,14 +250,26 @@ func (d *Daemon) hCreate(ctx context.Context, _ *http.Request, body []byte) (any
 	if _, err := store.ApplyCommand(st.Clone(), c); err != nil { // the checks the commit repeats
 		return nil, wrap(err)
 	}
-	if err := d.stageBricks(ctx, st, c.Volume.ID, bricks, req.Force); err != nil {
+	found, err := d.stageBricks(ctx, st, c.Volume.ID, bricks, req.Force)
+	if err != nil {
 		return nil, wrap(err)
+	}
+	adopted, err := adoptedID(st, found)
+	if err != nil {
+		return nil, wrap(err)
+	}
+	if adopted != "" {
+		c.Volume.ID = adopted
 	}
 	res, err := d.apply(ctx, c)
 	if err != nil {
 		return nil, wrap(err)
 	}
-	return api.Message{Message: fmt.Sprintf("volume create: %s: success: please start the volume to access data", req.Name), Volume: res.Volume}, nil
+	msg := fmt.Sprintf("volume create: %s: success: please start the volume to access data", req.Name)
+	if adopted != "" {
+		msg = fmt.Sprintf("volume create: %s: success: the bricks' data is kept (volume id %s, from the bricks); please start the volume to access it", req.Name, adopted)
+	}
+	return api.Message{Message: msg, Volume: res.Volume}, nil
 }
 
 func (d *Daemon) simpleOp(ctx context.Context, body []byte, op, verb string) (*api.VolumeRequest, *store.Result, error) {
@@ -418,8 +489,12 @@ func (d *Daemon) hAddBrick(ctx context.Context, _ *http.Request, body []byte) (a
 	if _, err := store.ApplyCommand(st.Clone(), c); err != nil {
 		return nil, fmt.Errorf("volume add-brick: %w", err)
 	}
-	if err := d.stageBricks(ctx, st, v.ID, bricks, req.Force); err != nil {
+	found, err := d.stageBricks(ctx, st, v.ID, bricks, req.Force)
+	if err != nil {
 		return nil, fmt.Errorf("volume add-brick: %w", err)
+	}
+	if other := foreignIDs(found, v.ID); len(other) > 0 {
+		return nil, fmt.Errorf("volume add-brick: %s carry the id of another volume, and a brick process refuses another volume's brick (remove it first: setfattr -x %s PATH)", strings.Join(other, ", "), VolumeIDXattr)
 	}
 	res, err := d.apply(ctx, c)
 	if err != nil {
@@ -534,8 +609,12 @@ func (d *Daemon) hReplaceBrick(ctx context.Context, _ *http.Request, body []byte
 	if _, err := store.ApplyCommand(st.Clone(), c); err != nil {
 		return nil, fmt.Errorf("volume replace-brick: %w", err)
 	}
-	if err := d.stageBricks(ctx, st, v.ID, bs[1:], req.Force); err != nil {
+	found, err := d.stageBricks(ctx, st, v.ID, bs[1:], req.Force)
+	if err != nil {
 		return nil, fmt.Errorf("volume replace-brick: %w", err)
+	}
+	if other := foreignIDs(found, v.ID); len(other) > 0 {
+		return nil, fmt.Errorf("volume replace-brick: %s carries the id of another volume, and a brick process refuses another volume's brick (remove it first: setfattr -x %s PATH)", strings.Join(other, ", "), VolumeIDXattr)
 	}
 	res, err := d.apply(ctx, c)
 	if err != nil {

@@ -1,0 +1,258 @@
+//go:build integration
+
+package integration
+
+import (
+	"bytes"
+	"context"
+	"encoding/hex"
+	"fmt"
+	"net"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"sort"
+	"strings"
+	"syscall"
+	"testing"
+	"time"
+
+	"github.com/buildbarn/go-xdr/pkg/protocols/nfsv3"
+	"golang.org/x/sys/unix"
+)
+
+// TestAdoptGlusterFSVolume moves a volume off GlusterFS in place: real GlusterFS (glusterd,
+// its brick processes, its FUSE client) creates a distribute 2 × replicate 2 volume and writes
+// files, directories, a symlink and a hard link into it; GlusterFS is stopped; `weft volume
+// create ... force` over the same bricks, in the same order and under the same name, keeps
+// their data (it takes the bricks' volume id, which its brick processes check); and every file
+// reads back through Weft's NFS gateway as GlusterFS wrote it. A file written through Weft
+// then reads back too.
+func TestAdoptGlusterFSVolume(t *testing.T) {
+	for _, bin := range []string{"glusterd", "gluster", "glusterfs"} {
+		if _, err := exec.LookPath(bin); err != nil {
+			t.Fatalf("%s not found: make deps installs glusterfs-server and glusterfs-client", bin)
+		}
+	}
+	if out, err := exec.Command("pgrep", "-x", "glusterd").Output(); err == nil && len(out) > 0 {
+		t.Fatalf("a glusterd already runs on this machine (pid %s); this test runs its own and would share its state", strings.TrimSpace(string(out)))
+	}
+	// glusterd takes bricks only by a host name that resolves to one of its addresses; inside
+	// the test's namespace that is loopback.
+	host, err := os.Hostname()
+	if err != nil {
+		t.Fatal(err)
+	}
+	addrs, err := net.LookupHost(host)
+	loop := false
+	for _, a := range addrs {
+		loop = loop || net.ParseIP(a).IsLoopback()
+	}
+	if err != nil || !loop {
+		t.Fatalf("host name %s resolves to %v (%v), not to a loopback address: glusterd in the test's network namespace could not take bricks by name", host, addrs, err)
+	}
+
+	ctx := context.Background()
+	ns := newNetNS(t)
+	dir := t.TempDir()
+	const vol = "gadopt"
+	var bricks []string
+	for i := 1; i <= 4; i++ {
+		b := filepath.Join(dir, fmt.Sprintf("b%d", i))
+		if err := os.Mkdir(b, 0o755); err != nil {
+			t.Fatal(err)
+		}
+		bricks = append(bricks, b)
+	}
+	mnt := filepath.Join(dir, "mnt")
+	if err := os.Mkdir(mnt, 0o755); err != nil {
+		t.Fatal(err)
+	}
+
+	// GlusterFS: glusterd in the namespace, the volume, a FUSE mount.
+	gd := startProc(t, nsCommand(ctx, ns, "glusterd", "-N", "--log-level", "WARNING"))
+	killGluster := func() {
+		// glusterd, and whatever it started in the namespace (bricks, self-heal daemon).
+		gd.stop(5 * time.Second)
+		if out, err := exec.Command("ip", "netns", "pids", ns).Output(); err == nil {
+			for _, f := range strings.Fields(string(out)) {
+				var pid int
+				if _, err := fmt.Sscan(f, &pid); err != nil {
+					continue
+				}
+				if comm, err := os.ReadFile(fmt.Sprintf("/proc/%d/comm", pid)); err == nil && strings.HasPrefix(string(comm), "gluster") {
+					_ = syscall.Kill(pid, syscall.SIGKILL)
+				}
+			}
+		}
+	}
+	t.Cleanup(killGluster)
+	gluster := func(args ...string) string {
+		t.Helper()
+		out, err := nsCommand(ctx, ns, "gluster", append([]string{"--mode=script"}, args...)...).CombinedOutput()
+		if err != nil {
+			t.Fatalf("gluster %s: %v\n%s\nglusterd:\n%s", strings.Join(args, " "), err, out, gd.log())
+		}
+		return string(out)
+	}
+	eventually(t, 20*time.Second, "glusterd answers", func() bool {
+		return nsCommand(ctx, ns, "gluster", "--mode=script", "volume", "list").Run() == nil
+	})
+	create := []string{"volume", "create", vol, "replica", "2"}
+	for _, b := range bricks {
+		create = append(create, host+":"+b)
+	}
+	gluster(append(create, "force")...)
+	t.Cleanup(func() { // glusterd's own state (/var/lib/glusterd) forgets the volume
+		_ = nsCommand(ctx, ns, "gluster", "--mode=script", "volume", "stop", vol, "force").Run()
+		_ = nsCommand(ctx, ns, "gluster", "--mode=script", "volume", "delete", vol).Run()
+	})
+	gluster("volume", "start", vol)
+	// nsenter, not ip netns exec: the latter runs the command in a mount namespace of its own,
+	// where the FUSE mount would be invisible to this test.
+	if out, err := exec.Command("nsenter", "--net=/var/run/netns/"+ns, "glusterfs", "--volfile-server="+host, "--volfile-id=/"+vol, mnt).CombinedOutput(); err != nil {
+		t.Fatalf("glusterfs FUSE mount: %v\n%s", err, out)
+	}
+	unmount := func() { _ = exec.Command("umount", mnt).Run() }
+	t.Cleanup(unmount)
+	eventually(t, 20*time.Second, "the FUSE mount", func() bool {
+		b, _ := os.ReadFile("/proc/self/mounts")
+		return strings.Contains(string(b), mnt+" fuse.glusterfs")
+	})
+
+	// Content through GlusterFS.
+	want := map[string][]byte{}
+	for _, d := range []string{"a", "a/b", "c"} {
+		if err := os.Mkdir(filepath.Join(mnt, d), 0o755); err != nil {
+			t.Fatal(err)
+		}
+	}
+	for i := 0; i < 60; i++ {
+		name := fmt.Sprintf("f%02d", i)
+		switch i % 3 {
+		case 1:
+			name = "a/" + name
+		case 2:
+			name = "a/b/" + name
+		}
+		data := bytes.Repeat([]byte(fmt.Sprintf("%s:%d;", name, i)), 1+i*97)
+		if err := os.WriteFile(filepath.Join(mnt, name), data, 0o644); err != nil {
+			t.Fatal(err)
+		}
+		want[name] = data
+	}
+	if err := os.Symlink("f00", filepath.Join(mnt, "sym")); err != nil {
+		t.Fatal(err)
+	}
+	if err := os.Link(filepath.Join(mnt, "f03"), filepath.Join(mnt, "c/hard")); err != nil {
+		t.Fatal(err)
+	}
+	want["c/hard"] = want["f03"]
+	unmount()
+	gluster("volume", "stop", vol)
+	gluster("volume", "delete", vol) // the bricks keep their data and xattrs
+	killGluster()
+
+	// Weft over the same bricks (glusterd's port 24007 is free again).
+	node := &daemonNode{ip: "127.0.0.1", state: filepath.Join(dir, "weft"), sock: filepath.Join(dir, "weft.sock")}
+	node.start(t, t, ns)
+	wcreate := []string{"volume", "create", vol, "replica", "2"}
+	for _, b := range bricks {
+		wcreate = append(wcreate, node.ip+":"+b)
+	}
+	if _, err := weftCLI(node, wcreate...); err == nil || !strings.Contains(err.Error(), "already part of a volume") {
+		t.Fatalf("create over GlusterFS bricks without force: %v, want a refusal", err)
+	}
+	out, err := weftCLI(node, append(wcreate, "force")...)
+	if err != nil {
+		t.Fatal(err)
+	}
+	gid := make([]byte, 16)
+	if n, err := unix.Getxattr(bricks[0], "trusted.glusterfs.volume-id", gid); err != nil || n != 16 {
+		t.Fatalf("GlusterFS's volume id on %s: %d bytes, %v", bricks[0], n, err)
+	}
+	hexID := hex.EncodeToString(gid)
+	if !strings.Contains(strings.ReplaceAll(out, "-", ""), hexID) {
+		t.Fatalf("create with force said %q; the bricks carry volume id %s", out, hexID)
+	}
+	if _, err := weftCLI(node, "volume", "set", vol, "nfs.ports-insecure", "on"); err != nil { // the test client's port
+		t.Fatal(err)
+	}
+	if _, err := weftCLI(node, "volume", "start", vol); err != nil {
+		t.Fatal(err)
+	}
+	waitVolume(t, node, vol, 4, 1)
+
+	c, err := dialNFSInNS(ctx, ns, node.ip+":2049")
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer c.Close()
+	root, st, err := c.Mnt(ctx, "/"+vol)
+	if err != nil || st != 0 {
+		t.Fatalf("MNT /%s: %v %d", vol, err, st)
+	}
+	lookup := func(p string) []byte {
+		t.Helper()
+		h := root
+		for _, comp := range strings.Split(p, "/") {
+			var err error
+			if h, err = c.LookupFH(ctx, h, comp); err != nil {
+				t.Fatalf("LOOKUP %s (%s): %v", p, comp, err)
+			}
+		}
+		return h
+	}
+	readAll := func(h []byte) []byte {
+		t.Helper()
+		var got []byte
+		for {
+			data, eof, st, err := c.ReadFast(ctx, h, uint64(len(got)), 64<<10)
+			if err != nil || st != 0 {
+				t.Fatalf("READ: %v %d", err, st)
+			}
+			got = append(got, data...)
+			if eof || len(data) == 0 {
+				return got
+			}
+		}
+	}
+	for name, data := range want {
+		if got := readAll(lookup(name)); !bytes.Equal(got, data) {
+			t.Errorf("%s: read %d bytes through Weft, GlusterFS wrote %d (or other bytes)", name, len(got), len(data))
+		}
+	}
+	names, err := c.ReadDirAll(ctx, root, 4096)
+	if err != nil {
+		t.Fatal(err)
+	}
+	sort.Strings(names)
+	var top []string
+	for _, n := range names {
+		if n != "." && n != ".." {
+			top = append(top, n)
+		}
+	}
+	if len(top) != 23 || top[0] != "a" || top[len(top)-1] != "sym" {
+		t.Errorf("root lists %d entries %v, want a, c, 20 files and sym", len(top), top)
+	}
+	rl, err := c.Readlink(ctx, lookup("sym"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if ok, isOK := rl.(*nfsv3.Readlink3res_NFS3_OK); !isOK || ok.Resok.Data != "f00" {
+		t.Errorf("READLINK sym: %+v, want f00", rl)
+	}
+	// New data through Weft, in an adopted directory, reads back.
+	fh, err := c.CreateFH(ctx, lookup("a/b"), "from-weft", 0o644)
+	if err != nil {
+		t.Fatal(err)
+	}
+	data := bytes.Repeat([]byte("weft wrote this;"), 5000)
+	if st, n, _, err := c.WriteFast(ctx, fh, 0, data, uint32(nfsv3.FILE_SYNC)); err != nil || st != 0 || int(n) != len(data) {
+		t.Fatalf("WRITE: %v status %d count %d", err, st, n)
+	}
+	if got := readAll(lookup("a/b/from-weft")); !bytes.Equal(got, data) {
+		t.Fatalf("the file written through Weft reads back as %d bytes", len(got))
+	}
+}
