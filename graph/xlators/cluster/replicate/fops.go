@@ -255,16 +255,54 @@ func (a *AFR) readdir(ctx context.Context, fd *graph.FD, size uint32, offset uin
 		}
 		fd.SetCtx(a, readdirChild{i})
 	}
-	if plus {
-		ents, x, err := a.kids[i].Readdirp(ctx, fd, size, offset, xdata)
-		for k := range ents {
-			for _, key := range a.keys {
-				delete(ents[k].Xdata, key)
+	for {
+		var ents []graph.Dirent
+		var x graph.Xdata
+		var err error
+		if plus {
+			ents, x, err = a.kids[i].Readdirp(ctx, fd, size, offset, xdata)
+			for k := range ents {
+				for _, key := range a.keys {
+					delete(ents[k].Xdata, key)
+				}
+			}
+		} else {
+			ents, x, err = a.kids[i].Readdir(ctx, fd, size, offset, xdata)
+		}
+		if err != nil || fd.GFID != graph.RootGFID || len(ents) == 0 {
+			return ents, x, err
+		}
+		kept := ents[:0]
+		for _, e := range ents {
+			if !privateName(graph.RootGFID, e.Name) {
+				kept = append(kept, e)
 			}
 		}
-		return ents, x, err
+		if len(kept) > 0 {
+			return kept, x, nil
+		}
+		// The page held only private entries: an empty one would end the listing.
+		offset = ents[len(ents)-1].Off
 	}
-	return a.kids[i].Readdir(ctx, fd, size, offset, xdata)
+}
+
+// privateName reports whether name in directory parent is one of the directories GlusterFS's
+// replicate keeps for itself in a volume's root: ".landfill" (its old trash) and
+// ".glusterfs-anonymous-inode-<volume id>" (where its entry self-heal parks inodes whose names
+// are unknown; GlusterFS 9 and later create it). Clients neither list nor look them up
+// (afr_is_private_directory), so a volume adopted from GlusterFS shows none of its internals.
+func privateName(parent graph.GFID, name string) bool {
+	return parent == graph.RootGFID && (name == ".landfill" || strings.HasPrefix(name, anonInodePrefix))
+}
+
+const anonInodePrefix = ".glusterfs-anonymous-inode"
+
+// refusePrivate is the EPERM a client gets for a fop naming a private directory of the root.
+func refusePrivate(loc *graph.Loc, fop string) error {
+	if loc != nil && privateName(loc.ParentGFID, loc.Name) {
+		return graph.Errorf(unix.EPERM, "replicate: %s %s: a private directory of the volume root", fop, loc.Name)
+	}
+	return nil
 }
 
 // Readdir implements graph.Fops from one child (kept for the whole listing).
@@ -483,6 +521,9 @@ func (a *AFR) Create(ctx context.Context, loc *graph.Loc, flags int, mode uint32
 	if loc == nil || fd == nil {
 		return graph.EntryReply{}, errNilArg
 	}
+	if err := refusePrivate(loc, "create"); err != nil {
+		return graph.EntryReply{}, err
+	}
 	x := withGFID(xdata)
 	return entryTxn(ctx, a, loc.ParentGFID, loc.Name, true, entryGFID, func(i int) (graph.EntryReply, error) {
 		r, err := a.kids[i].Create(ctx, loc, flags, mode, umask, fd, x)
@@ -498,6 +539,9 @@ func (a *AFR) Mknod(ctx context.Context, loc *graph.Loc, mode uint32, rdev uint6
 	if loc == nil {
 		return graph.EntryReply{}, errNilArg
 	}
+	if err := refusePrivate(loc, "mknod"); err != nil {
+		return graph.EntryReply{}, err
+	}
 	x := withGFID(xdata)
 	return entryTxn(ctx, a, loc.ParentGFID, loc.Name, true, entryGFID, func(i int) (graph.EntryReply, error) {
 		return a.kids[i].Mknod(ctx, loc, mode, rdev, umask, x)
@@ -508,6 +552,9 @@ func (a *AFR) Mknod(ctx context.Context, loc *graph.Loc, mode uint32, rdev uint6
 func (a *AFR) Mkdir(ctx context.Context, loc *graph.Loc, mode uint32, umask uint32, xdata graph.Xdata) (graph.EntryReply, error) {
 	if loc == nil {
 		return graph.EntryReply{}, errNilArg
+	}
+	if err := refusePrivate(loc, "mkdir"); err != nil {
+		return graph.EntryReply{}, err
 	}
 	x := withGFID(xdata)
 	return entryTxn(ctx, a, loc.ParentGFID, loc.Name, true, entryGFID, func(i int) (graph.EntryReply, error) {
@@ -520,6 +567,9 @@ func (a *AFR) Symlink(ctx context.Context, target string, loc *graph.Loc, umask 
 	if loc == nil {
 		return graph.EntryReply{}, errNilArg
 	}
+	if err := refusePrivate(loc, "symlink"); err != nil {
+		return graph.EntryReply{}, err
+	}
 	x := withGFID(xdata)
 	return entryTxn(ctx, a, loc.ParentGFID, loc.Name, true, entryGFID, func(i int) (graph.EntryReply, error) {
 		return a.kids[i].Symlink(ctx, target, loc, umask, x)
@@ -530,6 +580,9 @@ func (a *AFR) Symlink(ctx context.Context, target string, loc *graph.Loc, umask 
 func (a *AFR) Link(ctx context.Context, oldLoc, newLoc *graph.Loc, xdata graph.Xdata) (graph.EntryReply, error) {
 	if oldLoc == nil || newLoc == nil {
 		return graph.EntryReply{}, errNilArg
+	}
+	if err := refusePrivate(newLoc, "link"); err != nil {
+		return graph.EntryReply{}, err
 	}
 	return entryTxn(ctx, a, newLoc.ParentGFID, newLoc.Name, false, entryGFID, func(i int) (graph.EntryReply, error) {
 		return a.kids[i].Link(ctx, oldLoc, newLoc, xdata)
@@ -566,6 +619,9 @@ func (a *AFR) Rmdir(ctx context.Context, loc *graph.Loc, flags int, xdata graph.
 func (a *AFR) Rename(ctx context.Context, oldLoc, newLoc *graph.Loc, xdata graph.Xdata) (graph.RenameReply, error) {
 	if oldLoc == nil || newLoc == nil {
 		return graph.RenameReply{}, errNilArg
+	}
+	if err := refusePrivate(newLoc, "rename"); err != nil {
+		return graph.RenameReply{}, err
 	}
 	if newLoc.ParentGFID != oldLoc.ParentGFID {
 		pl := &graph.Loc{GFID: newLoc.ParentGFID}

@@ -18,6 +18,11 @@ func (a *AFR) Lookup(ctx context.Context, loc *graph.Loc, xdata graph.Xdata) (gr
 	if loc == nil {
 		return graph.LookupReply{}, errNilArg
 	}
+	if !isHealCtx(ctx) {
+		if err := refusePrivate(loc, "lookup"); err != nil {
+			return graph.LookupReply{}, err
+		}
+	}
 	out, st, cs, err := a.lookupOnce(ctx, loc, xdata)
 	if isHealCtx(ctx) {
 		return out, err
