@@ -11,6 +11,7 @@ import (
 	"os"
 	"os/exec"
 	"path/filepath"
+	"slices"
 	"sort"
 	"strings"
 	"syscall"
@@ -23,11 +24,14 @@ import (
 
 // TestAdoptGlusterFSVolume moves a volume off GlusterFS in place: real GlusterFS (glusterd,
 // its brick processes, its FUSE client) creates a distribute 2 × replicate 2 volume and writes
-// files, directories, a symlink and a hard link into it; GlusterFS is stopped; `weft volume
-// create ... force` over the same bricks, in the same order and under the same name, keeps
-// their data (it takes the bricks' volume id, which its brick processes check); and every file
-// reads back through Weft's NFS gateway as GlusterFS wrote it. A file written through Weft
-// then reads back too.
+// files, directories, a symlink and a hard link into it, renames files (leaving DHT link files
+// on the bricks), and rewrites files while one brick of each replica set is down (leaving
+// stale copies and its changelogs blaming them); GlusterFS is stopped; `weft volume create ...
+// force` over the same bricks, in the same order and under the same name, keeps their data (it
+// takes the bricks' volume id, which its brick processes check). Every file then reads back
+// through Weft's NFS gateway as GlusterFS last wrote it, through the link files and never from
+// a stale copy; the root lists no GlusterFS internals; the stale copies are healed; and a file
+// written through Weft reads back.
 func TestAdoptGlusterFSVolume(t *testing.T) {
 	for _, bin := range []string{"glusterd", "gluster", "glusterfs"} {
 		if _, err := exec.LookPath(bin); err != nil {
@@ -148,7 +152,48 @@ func TestAdoptGlusterFSVolume(t *testing.T) {
 		t.Fatal(err)
 	}
 	want["c/hard"] = want["f03"]
+	// Renames: a new name that hashes to the other replica set leaves a link file on it
+	// (GlusterFS's dht linkto, naming the set that holds the data).
+	for i := 0; i < 60; i += 3 {
+		from, to := fmt.Sprintf("f%02d", i), fmt.Sprintf("renamed-%02d", i)
+		if err := os.Rename(filepath.Join(mnt, from), filepath.Join(mnt, to)); err != nil {
+			t.Fatal(err)
+		}
+		want[to] = want[from]
+		delete(want, from)
+	}
+	if i := slices.IndexFunc(bricks, func(b string) bool { return len(linkFiles(t, b)) > 0 }); i < 0 {
+		t.Fatal("no GlusterFS link file on any brick after 20 renames")
+	}
+	// A pending heal: with the second brick of each replica set down, the files in a/ are
+	// rewritten; the copies on those bricks stay stale, GlusterFS's changelogs on the others
+	// (trusted.afr.gadopt-client-N) blaming them.
+	for _, b := range []string{bricks[1], bricks[3]} {
+		if out, err := exec.Command("pkill", "-KILL", "-f", "glusterfsd.*"+b+" ").CombinedOutput(); err != nil {
+			t.Fatalf("killing the brick process of %s: %v %s", b, err, out)
+		}
+	}
+	for name := range want {
+		if strings.HasPrefix(name, "a/") && !strings.HasPrefix(name, "a/b/") {
+			data := bytes.Repeat([]byte("rewritten with a brick down;"), 50)
+			if err := os.WriteFile(filepath.Join(mnt, name), data, 0o644); err != nil {
+				t.Fatal(err)
+			}
+			want[name] = data
+		}
+	}
 	unmount()
+	stale := 0
+	for name, data := range want {
+		for _, b := range []string{bricks[1], bricks[3]} {
+			if got, err := os.ReadFile(filepath.Join(b, name)); err == nil && !bytes.Equal(got, data) {
+				stale++
+			}
+		}
+	}
+	if stale == 0 {
+		t.Fatal("no stale copy on the bricks that were down: the heal below would prove nothing")
+	}
 	gluster("volume", "stop", vol)
 	gluster("volume", "delete", vol) // the bricks keep their data and xattrs
 	killGluster()
@@ -175,7 +220,7 @@ func TestAdoptGlusterFSVolume(t *testing.T) {
 	if !strings.Contains(strings.ReplaceAll(out, "-", ""), hexID) {
 		t.Fatalf("create with force said %q; the bricks carry volume id %s", out, hexID)
 	}
-	if _, err := weftCLI(node, "volume", "set", vol, "nfs.ports-insecure", "on"); err != nil { // the test client's port
+	if _, err := weftCLI(node, "volume", "set", vol, "nfs.ports-insecure", "on", "cluster.heal-timeout", "5"); err != nil { // the test client's port; sweep often
 		t.Fatal(err)
 	}
 	if _, err := weftCLI(node, "volume", "start", vol); err != nil {
@@ -233,8 +278,8 @@ func TestAdoptGlusterFSVolume(t *testing.T) {
 			top = append(top, n)
 		}
 	}
-	if len(top) != 23 || top[0] != "a" || top[len(top)-1] != "sym" {
-		t.Errorf("root lists %d entries %v, want a, c, 20 files and sym", len(top), top)
+	if len(top) != 23 || top[0] != "a" || top[1] != "c" || top[2] != "renamed-00" || top[len(top)-1] != "sym" {
+		t.Errorf("root lists %d entries %v, want a, c, 20 renamed files and sym", len(top), top)
 	}
 	rl, err := c.Readlink(ctx, lookup("sym"))
 	if err != nil {
@@ -243,6 +288,21 @@ func TestAdoptGlusterFSVolume(t *testing.T) {
 	if ok, isOK := rl.(*nfsv3.Readlink3res_NFS3_OK); !isOK || ok.Resok.Data != "f00" {
 		t.Errorf("READLINK sym: %+v, want f00", rl)
 	}
+	// The stale copies are healed from GlusterFS's changelogs.
+	eventually(t, 60*time.Second, "the stale copies healed", func() bool {
+		for name, data := range want {
+			if !strings.HasPrefix(name, "a/") || strings.HasPrefix(name, "a/b/") {
+				continue
+			}
+			for _, b := range bricks {
+				got, err := os.ReadFile(filepath.Join(b, name))
+				if err == nil && !bytes.Equal(got, data) {
+					return false
+				}
+			}
+		}
+		return true
+	})
 	// New data through Weft, in an adopted directory, reads back.
 	fh, err := c.CreateFH(ctx, lookup("a/b"), "from-weft", 0o644)
 	if err != nil {
@@ -255,4 +315,25 @@ func TestAdoptGlusterFSVolume(t *testing.T) {
 	if got := readAll(lookup("a/b/from-weft")); !bytes.Equal(got, data) {
 		t.Fatalf("the file written through Weft reads back as %d bytes", len(got))
 	}
+}
+
+// linkFiles returns the DHT link files directly in brick directory dir: sticky, empty, with a
+// trusted.glusterfs.dht.linkto xattr.
+func linkFiles(t *testing.T, dir string) []string {
+	t.Helper()
+	ents, err := os.ReadDir(dir)
+	if err != nil {
+		t.Fatal(err)
+	}
+	var out []string
+	for _, e := range ents {
+		fi, err := e.Info()
+		if err != nil || !fi.Mode().IsRegular() || fi.Mode()&os.ModeSticky == 0 || fi.Size() != 0 {
+			continue
+		}
+		if n, err := unix.Getxattr(filepath.Join(dir, e.Name()), "trusted.glusterfs.dht.linkto", make([]byte, 256)); err == nil && n > 0 {
+			out = append(out, e.Name())
+		}
+	}
+	return out
 }
