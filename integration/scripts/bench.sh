@@ -11,7 +11,7 @@ run -bench 'Echo' -benchtime 3000x ./graph/rpc/
 # WEFT_BENCH_ROUNDS rounds of WEFT_BENCH_SECS each), then 1 MiB writes against direct posix and
 # a plain-TCP reference, 1 MiB O_DSYNC writes direct, through both wires and to a real
 # `weft brick` process, and 1 MiB writes streamed over spans larger than the CPU caches next to
-# the loopback TCP ceiling. About three minutes on 2 cores.
+# the loopback TCP ceiling. Three to four minutes on 2 cores.
 echo "== brick wire table"
 WEFT_BENCH_TABLE=1 WEFT_BENCH_SECS=${WEFT_BENCH_SECS:-0.1} WEFT_BENCH_ROUNDS=${WEFT_BENCH_ROUNDS:-3} \
 	go test -count=1 -timeout 20m -run '^TestWireBenchTable$' -v ./bricks/server/ | grep -v '^=== RUN' | sed -e 's/^        //' -e 's/^    bench_test.go:[0-9]*: *$//'
