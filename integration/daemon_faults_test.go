@@ -622,19 +622,19 @@ func testAddBrickRebalance(t *testing.T, cl *cluster) {
 // gatewayPids returns the pid of every gateway serving vol, by host.
 func gatewayPids(t *testing.T, n *daemonNode, vol string) map[string]int {
 	t.Helper()
-	out := map[string]int{}
-	for _, g := range volStatus(t, n, vol).Gateways {
-		out[g.Host] = g.Pid
-	}
-	return out
+	return pidsBy(volStatus(t, n, vol).Gateways, func(p api.ProcessStatus) string { return p.Host })
 }
 
 // brickPids returns the pid of every brick of vol, by path.
 func brickPids(t *testing.T, n *daemonNode, vol string) map[string]int {
 	t.Helper()
+	return pidsBy(volStatus(t, n, vol).Bricks, func(p api.ProcessStatus) string { return p.Path })
+}
+
+func pidsBy(ps []api.ProcessStatus, key func(api.ProcessStatus) string) map[string]int {
 	out := map[string]int{}
-	for _, b := range volStatus(t, n, vol).Bricks {
-		out[b.Path] = b.Pid
+	for _, p := range ps {
+		out[key(p)] = p.Pid
 	}
 	return out
 }
