@@ -20,6 +20,8 @@ import (
 
 	"github.com/buildbarn/go-xdr/pkg/protocols/nfsv3"
 	"golang.org/x/sys/unix"
+
+	"github.com/weftfs/weft/gateway/nfstest"
 )
 
 // TestAdoptGlusterFSVolume moves a volume off GlusterFS in place: real GlusterFS (glusterd,
@@ -30,8 +32,10 @@ import (
 // force` over the same bricks, in the same order and under the same name, keeps their data (it
 // takes the bricks' volume id, which its brick processes check). Every file then reads back
 // through Weft's NFS gateway as GlusterFS last wrote it, through the link files and never from
-// a stale copy; the root lists no GlusterFS internals; the stale copies are healed; and a file
-// written through Weft reads back.
+// a stale copy; the root lists no GlusterFS internals; the stale copies are healed; and files
+// written through Weft read back. Then the way back: Weft is stopped, GlusterFS takes the bricks
+// again, and serves everything, including a directory Weft made and files Weft renamed (its
+// link files).
 func TestAdoptGlusterFSVolume(t *testing.T) {
 	for _, bin := range []string{"glusterd", "gluster", "glusterfs"} {
 		if _, err := exec.LookPath(bin); err != nil {
@@ -74,10 +78,12 @@ func TestAdoptGlusterFSVolume(t *testing.T) {
 	}
 
 	// GlusterFS: glusterd in the namespace, the volume, a FUSE mount.
-	gd := startProc(t, nsCommand(ctx, ns, "glusterd", "-N", "--log-level", "WARNING"))
+	var gd *proc
 	killGluster := func() {
 		// glusterd, and whatever it started in the namespace (bricks, self-heal daemon).
-		gd.stop(5 * time.Second)
+		if gd != nil {
+			gd.stop(5 * time.Second)
+		}
 		if out, err := exec.Command("ip", "netns", "pids", ns).Output(); err == nil {
 			for _, f := range strings.Fields(string(out)) {
 				var pid int
@@ -99,30 +105,38 @@ func TestAdoptGlusterFSVolume(t *testing.T) {
 		}
 		return string(out)
 	}
-	eventually(t, 20*time.Second, "glusterd answers", func() bool {
-		return nsCommand(ctx, ns, "gluster", "--mode=script", "volume", "list").Run() == nil
-	})
-	create := []string{"volume", "create", vol, "replica", "2"}
-	for _, b := range bricks {
-		create = append(create, host+":"+b)
-	}
-	gluster(append(create, "force")...)
-	t.Cleanup(func() { // glusterd's own state (/var/lib/glusterd) forgets the volume
-		_ = nsCommand(ctx, ns, "gluster", "--mode=script", "volume", "stop", vol, "force").Run()
-		_ = nsCommand(ctx, ns, "gluster", "--mode=script", "volume", "delete", vol).Run()
-	})
-	gluster("volume", "start", vol)
-	// nsenter, not ip netns exec: the latter runs the command in a mount namespace of its own,
-	// where the FUSE mount would be invisible to this test.
-	if out, err := exec.Command("nsenter", "--net=/var/run/netns/"+ns, "glusterfs", "--volfile-server="+host, "--volfile-id=/"+vol, mnt).CombinedOutput(); err != nil {
-		t.Fatalf("glusterfs FUSE mount: %v\n%s", err, out)
-	}
 	unmount := func() { _ = exec.Command("umount", mnt).Run() }
 	t.Cleanup(unmount)
-	eventually(t, 20*time.Second, "the FUSE mount", func() bool {
-		b, _ := os.ReadFile("/proc/self/mounts")
-		return strings.Contains(string(b), mnt+" fuse.glusterfs")
-	})
+	// serveWithGluster starts glusterd, creates and starts the volume over the bricks, and
+	// mounts it on mnt.
+	serveWithGluster := func() {
+		t.Helper()
+		gd = startProc(t, nsCommand(ctx, ns, "glusterd", "-N", "--log-level", "WARNING"))
+		t.Cleanup(func() { // before glusterd stops: its state (/var/lib/glusterd) forgets the volume
+			unmount()
+			_ = nsCommand(ctx, ns, "gluster", "--mode=script", "volume", "stop", vol, "force").Run()
+			_ = nsCommand(ctx, ns, "gluster", "--mode=script", "volume", "delete", vol).Run()
+		})
+		eventually(t, 20*time.Second, "glusterd answers", func() bool {
+			return nsCommand(ctx, ns, "gluster", "--mode=script", "volume", "list").Run() == nil
+		})
+		create := []string{"volume", "create", vol, "replica", "2"}
+		for _, b := range bricks {
+			create = append(create, host+":"+b)
+		}
+		gluster(append(create, "force")...)
+		gluster("volume", "start", vol)
+		// nsenter, not ip netns exec: the latter runs the command in a mount namespace of its
+		// own, where the FUSE mount would be invisible to this test.
+		if out, err := exec.Command("nsenter", "--net=/var/run/netns/"+ns, "glusterfs", "--volfile-server="+host, "--volfile-id=/"+vol, mnt).CombinedOutput(); err != nil {
+			t.Fatalf("glusterfs FUSE mount: %v\n%s", err, out)
+		}
+		eventually(t, 20*time.Second, "the FUSE mount", func() bool {
+			b, _ := os.ReadFile("/proc/self/mounts")
+			return strings.Contains(string(b), mnt+" fuse.glusterfs")
+		})
+	}
+	serveWithGluster()
 
 	// Content through GlusterFS.
 	want := map[string][]byte{}
@@ -314,6 +328,61 @@ func TestAdoptGlusterFSVolume(t *testing.T) {
 	}
 	if got := readAll(lookup("a/b/from-weft")); !bytes.Equal(got, data) {
 		t.Fatalf("the file written through Weft reads back as %d bytes", len(got))
+	}
+	want["a/b/from-weft"] = data
+	// A directory made by Weft, with files, some renamed (Weft's link files).
+	mres, err := c.Mkdir(ctx, root, "weftdir", nfstest.ModeAttrs(0o755))
+	if err != nil {
+		t.Fatal(err)
+	}
+	wd, err := nfstest.CreatedFH(mres)
+	if err != nil {
+		t.Fatalf("MKDIR weftdir: %v", err)
+	}
+	for i := 0; i < 20; i++ {
+		name := fmt.Sprintf("w%02d", i)
+		fh, err := c.CreateFH(ctx, wd, name, 0o644)
+		if err != nil {
+			t.Fatal(err)
+		}
+		data := bytes.Repeat([]byte(name+" from weft;"), 100+i*50)
+		if st, n, _, err := c.WriteFast(ctx, fh, 0, data, uint32(nfsv3.FILE_SYNC)); err != nil || st != 0 || int(n) != len(data) {
+			t.Fatalf("WRITE %s: %v status %d count %d", name, err, st, n)
+		}
+		if i%2 == 0 {
+			to := fmt.Sprintf("wr%02d", i)
+			if res, err := c.Rename(ctx, wd, name, wd, to); err != nil || nfstest.Status(res) != nfsv3.NFS3_OK {
+				t.Fatalf("RENAME %s: %v %v", name, err, res)
+			}
+			name = to
+		}
+		want["weftdir/"+name] = data
+	}
+
+	if !slices.ContainsFunc(bricks, func(b string) bool { return len(linkFiles(t, filepath.Join(b, "weftdir"))) > 0 }) {
+		t.Fatal("no Weft link file on any brick after 10 renames in weftdir")
+	}
+
+	// And back: GlusterFS serves what Weft wrote (a way back for a cautious move). glusterd
+	// takes bricks carrying a volume id only once it is removed; the data and .glusterfs stay.
+	if _, err := weftCLI(node, "volume", "stop", vol); err != nil {
+		t.Fatal(err)
+	}
+	node.p.stop(10 * time.Second)
+	for _, b := range bricks {
+		if err := unix.Removexattr(b, "trusted.glusterfs.volume-id"); err != nil {
+			t.Fatal(err)
+		}
+	}
+	serveWithGluster()
+	for name, data := range want {
+		if got, err := os.ReadFile(filepath.Join(mnt, name)); err != nil || !bytes.Equal(got, data) {
+			t.Errorf("%s through GlusterFS after Weft: %d bytes, %v (want %d bytes)", name, len(got), err, len(data))
+		}
+	}
+	ents, err := os.ReadDir(filepath.Join(mnt, "weftdir"))
+	if err != nil || len(ents) != 20 {
+		t.Errorf("GlusterFS lists %d entries in weftdir (%v), want 20", len(ents), err)
 	}
 }
 
