@@ -88,8 +88,19 @@ func (c *fdCache) get(ctx context.Context, gfid graph.GFID, write bool) (*graph.
 		c.removeLocked(old)
 		evict = append(evict, old.fd)
 	}
-	// Cached even when a flush came meanwhile (ep is then stale): the next get or the janitor
-	// releases it through the usual flush.
+	if c.epoch.Load() != ep {
+		// A flush (a graph switch) came while this FD was being opened, most likely on the
+		// graph being replaced: it serves this call only. Cached, it would hold the old graph
+		// until this file's next access or its idle expiry, and the switch would wait out its
+		// drain timeout for it.
+		c.mu.Unlock()
+		for _, f := range evict {
+			c.release(f)
+		}
+		res := fd.Ref()
+		c.release(fd) // flush now; the caller's reference keeps it open until the call is done
+		return res, nil
+	}
 	e := &fdEntry{gfid: gfid, fd: fd, epoch: ep, writable: writable, last: time.Now()}
 	e.elem = c.lru.PushFront(e)
 	c.m[gfid] = e
@@ -247,6 +258,13 @@ func (c *dirCache) acquire(ctx context.Context, gfid graph.GFID, cookie, verf ui
 	e = &dirEntry{key: key, epoch: ep, fd: fd, last: time.Now()}
 	var evict []*graph.FD
 	c.mu.Lock()
+	if c.epoch.Load() != ep {
+		// A flush came while the directory was being opened (see fdCache.get): this stream
+		// serves this call only; the caller's releaseEntry drops the one reference.
+		c.mu.Unlock()
+		e.mu.Lock()
+		return e, nil
+	}
 	if old, ok := c.m[key]; ok {
 		c.lru.Remove(old.elem)
 		evict = append(evict, old.fd)
