@@ -37,106 +37,18 @@ import (
 // again, and serves everything, including a directory Weft made and files Weft renamed (its
 // link files).
 func TestAdoptGlusterFSVolume(t *testing.T) {
-	for _, bin := range []string{"glusterd", "gluster", "glusterfs"} {
-		if _, err := exec.LookPath(bin); err != nil {
-			t.Fatalf("%s not found: make deps installs glusterfs-server and glusterfs-client", bin)
-		}
-	}
-	if out, err := exec.Command("pgrep", "-x", "glusterd").Output(); err == nil && len(out) > 0 {
-		t.Fatalf("a glusterd already runs on this machine (pid %s); this test runs its own and would share its state", strings.TrimSpace(string(out)))
-	}
-	// glusterd takes bricks only by a host name that resolves to one of its addresses; inside
-	// the test's namespace that is loopback.
-	host, err := os.Hostname()
-	if err != nil {
-		t.Fatal(err)
-	}
-	addrs, err := net.LookupHost(host)
-	loop := false
-	for _, a := range addrs {
-		loop = loop || net.ParseIP(a).IsLoopback()
-	}
-	if err != nil || !loop {
-		t.Fatalf("host name %s resolves to %v (%v), not to a loopback address: glusterd in the test's network namespace could not take bricks by name", host, addrs, err)
-	}
-
 	ctx := context.Background()
 	ns := newNetNS(t)
+	gl := newGlusterEnv(t, ns)
 	dir := t.TempDir()
 	const vol = "gadopt"
-	var bricks []string
-	for i := 1; i <= 4; i++ {
-		b := filepath.Join(dir, fmt.Sprintf("b%d", i))
-		if err := os.Mkdir(b, 0o755); err != nil {
-			t.Fatal(err)
-		}
-		bricks = append(bricks, b)
-	}
-	mnt := filepath.Join(dir, "mnt")
-	if err := os.Mkdir(mnt, 0o755); err != nil {
-		t.Fatal(err)
-	}
+	bricks := makeDirs(t, dir, "b1", "b2", "b3", "b4")
+	mnt := makeDirs(t, dir, "mnt")[0]
+	layout := []string{"replica", "2"}
 
 	// GlusterFS: glusterd in the namespace, the volume, a FUSE mount.
-	var gd *proc
-	killGluster := func() {
-		// glusterd, and whatever it started in the namespace (bricks, self-heal daemon).
-		if gd != nil {
-			gd.stop(5 * time.Second)
-		}
-		if out, err := exec.Command("ip", "netns", "pids", ns).Output(); err == nil {
-			for _, f := range strings.Fields(string(out)) {
-				var pid int
-				if _, err := fmt.Sscan(f, &pid); err != nil {
-					continue
-				}
-				if comm, err := os.ReadFile(fmt.Sprintf("/proc/%d/comm", pid)); err == nil && strings.HasPrefix(string(comm), "gluster") {
-					_ = syscall.Kill(pid, syscall.SIGKILL)
-				}
-			}
-		}
-	}
-	t.Cleanup(killGluster)
-	gluster := func(args ...string) string {
-		t.Helper()
-		out, err := nsCommand(ctx, ns, "gluster", append([]string{"--mode=script"}, args...)...).CombinedOutput()
-		if err != nil {
-			t.Fatalf("gluster %s: %v\n%s\nglusterd:\n%s", strings.Join(args, " "), err, out, gd.log())
-		}
-		return string(out)
-	}
-	unmount := func() { _ = exec.Command("umount", mnt).Run() }
-	t.Cleanup(unmount)
-	// serveWithGluster starts glusterd, creates and starts the volume over the bricks, and
-	// mounts it on mnt.
-	serveWithGluster := func() {
-		t.Helper()
-		gd = startProc(t, nsCommand(ctx, ns, "glusterd", "-N", "--log-level", "WARNING"))
-		t.Cleanup(func() { // before glusterd stops: its state (/var/lib/glusterd) forgets the volume
-			unmount()
-			_ = nsCommand(ctx, ns, "gluster", "--mode=script", "volume", "stop", vol, "force").Run()
-			_ = nsCommand(ctx, ns, "gluster", "--mode=script", "volume", "delete", vol).Run()
-		})
-		eventually(t, 20*time.Second, "glusterd answers", func() bool {
-			return nsCommand(ctx, ns, "gluster", "--mode=script", "volume", "list").Run() == nil
-		})
-		create := []string{"volume", "create", vol, "replica", "2"}
-		for _, b := range bricks {
-			create = append(create, host+":"+b)
-		}
-		gluster(append(create, "force")...)
-		gluster("volume", "start", vol)
-		// nsenter, not ip netns exec: the latter runs the command in a mount namespace of its
-		// own, where the FUSE mount would be invisible to this test.
-		if out, err := exec.Command("nsenter", "--net=/var/run/netns/"+ns, "glusterfs", "--volfile-server="+host, "--volfile-id=/"+vol, mnt).CombinedOutput(); err != nil {
-			t.Fatalf("glusterfs FUSE mount: %v\n%s", err, out)
-		}
-		eventually(t, 20*time.Second, "the FUSE mount", func() bool {
-			b, _ := os.ReadFile("/proc/self/mounts")
-			return strings.Contains(string(b), mnt+" fuse.glusterfs")
-		})
-	}
-	serveWithGluster()
+	gl.start()
+	gl.serve(vol, layout, bricks, mnt)
 
 	// Content through GlusterFS.
 	want := map[string][]byte{}
@@ -196,7 +108,7 @@ func TestAdoptGlusterFSVolume(t *testing.T) {
 			want[name] = data
 		}
 	}
-	unmount()
+	gl.unmount(mnt)
 	stale := 0
 	for name, data := range want {
 		for _, b := range []string{bricks[1], bricks[3]} {
@@ -208,17 +120,12 @@ func TestAdoptGlusterFSVolume(t *testing.T) {
 	if stale == 0 {
 		t.Fatal("no stale copy on the bricks that were down: the heal below would prove nothing")
 	}
-	gluster("volume", "stop", vol)
-	gluster("volume", "delete", vol) // the bricks keep their data and xattrs
-	killGluster()
+	gl.drop(vol, mnt) // the bricks keep their data and xattrs
+	gl.kill()
 
 	// Weft over the same bricks (glusterd's port 24007 is free again).
-	node := &daemonNode{ip: "127.0.0.1", state: filepath.Join(dir, "weft"), sock: filepath.Join(dir, "weft.sock")}
-	node.start(t, t, ns)
-	wcreate := []string{"volume", "create", vol, "replica", "2"}
-	for _, b := range bricks {
-		wcreate = append(wcreate, node.ip+":"+b)
-	}
+	node := weftNode(t, ns, dir)
+	wcreate := createArgs(vol, layout, node.ip, bricks)
 	if _, err := weftCLI(node, wcreate...); err == nil || !strings.Contains(err.Error(), "already part of a volume") {
 		t.Fatalf("create over GlusterFS bricks without force: %v, want a refusal", err)
 	}
@@ -242,42 +149,10 @@ func TestAdoptGlusterFSVolume(t *testing.T) {
 	}
 	waitVolume(t, node, vol, 4, 1)
 
-	c, err := dialNFSInNS(ctx, ns, node.ip+":2049")
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer c.Close()
-	root, st, err := c.Mnt(ctx, "/"+vol)
-	if err != nil || st != 0 {
-		t.Fatalf("MNT /%s: %v %d", vol, err, st)
-	}
-	lookup := func(p string) []byte {
-		t.Helper()
-		h := root
-		for _, comp := range strings.Split(p, "/") {
-			var err error
-			if h, err = c.LookupFH(ctx, h, comp); err != nil {
-				t.Fatalf("LOOKUP %s (%s): %v", p, comp, err)
-			}
-		}
-		return h
-	}
-	readAll := func(h []byte) []byte {
-		t.Helper()
-		var got []byte
-		for {
-			data, eof, st, err := c.ReadFast(ctx, h, uint64(len(got)), 64<<10)
-			if err != nil || st != 0 {
-				t.Fatalf("READ: %v %d", err, st)
-			}
-			got = append(got, data...)
-			if eof || len(data) == 0 {
-				return got
-			}
-		}
-	}
+	c, root := mountNFS(ctx, t, ns, node.ip+":2049", vol)
+	lookup := func(p string) []byte { return lookupPath(ctx, t, c, root, p) }
 	for name, data := range want {
-		if got := readAll(lookup(name)); !bytes.Equal(got, data) {
+		if got := nfsReadAll(ctx, t, c, lookup(name)); !bytes.Equal(got, data) {
 			t.Errorf("%s: read %d bytes through Weft, GlusterFS wrote %d (or other bytes)", name, len(got), len(data))
 		}
 	}
@@ -326,7 +201,7 @@ func TestAdoptGlusterFSVolume(t *testing.T) {
 	if st, n, _, err := c.WriteFast(ctx, fh, 0, data, uint32(nfsv3.FILE_SYNC)); err != nil || st != 0 || int(n) != len(data) {
 		t.Fatalf("WRITE: %v status %d count %d", err, st, n)
 	}
-	if got := readAll(lookup("a/b/from-weft")); !bytes.Equal(got, data) {
+	if got := nfsReadAll(ctx, t, c, lookup("a/b/from-weft")); !bytes.Equal(got, data) {
 		t.Fatalf("the file written through Weft reads back as %d bytes", len(got))
 	}
 	want["a/b/from-weft"] = data
@@ -374,7 +249,8 @@ func TestAdoptGlusterFSVolume(t *testing.T) {
 			t.Fatal(err)
 		}
 	}
-	serveWithGluster()
+	gl.start()
+	gl.serve(vol, layout, bricks, mnt)
 	for name, data := range want {
 		if got, err := os.ReadFile(filepath.Join(mnt, name)); err != nil || !bytes.Equal(got, data) {
 			t.Errorf("%s through GlusterFS after Weft: %d bytes, %v (want %d bytes)", name, len(got), err, len(data))
@@ -405,4 +281,264 @@ func linkFiles(t *testing.T, dir string) []string {
 		}
 	}
 	return out
+}
+
+// TestAdoptGlusterFSArbiterVolume adopts a GlusterFS replica 3 arbiter 1 volume (the layout
+// hyperconverged Proxmox and oVirt setups use): GlusterFS's arbiter brick holds the files
+// without their data. Through Weft every file reads back whole, and a file written through Weft
+// lands with its data on the two data bricks and none on the arbiter.
+func TestAdoptGlusterFSArbiterVolume(t *testing.T) {
+	ctx := context.Background()
+	ns := newNetNS(t)
+	gl := newGlusterEnv(t, ns)
+	dir := t.TempDir()
+	const vol = "garb"
+	bricks := makeDirs(t, dir, "d1", "d2", "arb")
+	mnt := makeDirs(t, dir, "mnt")[0]
+	layout := []string{"replica", "3", "arbiter", "1"}
+	gl.start()
+	gl.serve(vol, layout, bricks, mnt)
+	if err := os.Mkdir(filepath.Join(mnt, "images"), 0o755); err != nil {
+		t.Fatal(err)
+	}
+	want := map[string][]byte{}
+	for i := 0; i < 12; i++ {
+		name := fmt.Sprintf("images/disk%02d.raw", i)
+		data := bytes.Repeat([]byte(name), 1+i*700)
+		if err := os.WriteFile(filepath.Join(mnt, name), data, 0o644); err != nil {
+			t.Fatal(err)
+		}
+		want[name] = data
+	}
+	gl.unmount(mnt)
+	if fi, err := os.Stat(filepath.Join(bricks[2], "images/disk11.raw")); err != nil || fi.Size() != 0 {
+		t.Fatalf("GlusterFS's arbiter brick copy: %v, %v (want an empty file)", fi, err)
+	}
+	gl.drop(vol, mnt)
+	gl.kill()
+
+	node := weftNode(t, ns, dir)
+	if _, err := weftCLI(node, append(createArgs(vol, layout, node.ip, bricks), "force")...); err != nil {
+		t.Fatal(err)
+	}
+	for _, args := range [][]string{{"volume", "set", vol, "nfs.ports-insecure", "on"}, {"volume", "start", vol}} {
+		if _, err := weftCLI(node, args...); err != nil {
+			t.Fatalf("%v: %v", args, err)
+		}
+	}
+	waitVolume(t, node, vol, 3, 1)
+	c, root := mountNFS(ctx, t, ns, node.ip+":2049", vol)
+	images := lookupPath(ctx, t, c, root, "images")
+	for name, data := range want {
+		if got := nfsReadAll(ctx, t, c, lookupPath(ctx, t, c, root, name)); !bytes.Equal(got, data) {
+			t.Errorf("%s: %d bytes through Weft, GlusterFS wrote %d", name, len(got), len(data))
+		}
+	}
+	fh, err := c.CreateFH(ctx, images, "new.raw", 0o644)
+	if err != nil {
+		t.Fatal(err)
+	}
+	data := bytes.Repeat([]byte("written through weft;"), 3000)
+	if st, n, _, err := c.WriteFast(ctx, fh, 0, data, uint32(nfsv3.FILE_SYNC)); err != nil || st != 0 || int(n) != len(data) {
+		t.Fatalf("WRITE: %v status %d count %d", err, st, n)
+	}
+	for i, b := range bricks {
+		fi, err := os.Stat(filepath.Join(b, "images/new.raw"))
+		if err != nil {
+			t.Fatal(err)
+		}
+		if arbiter := i == 2; !arbiter && fi.Size() != int64(len(data)) || arbiter && fi.Size() != 0 {
+			t.Errorf("new.raw on %s: %d bytes (the data bricks want %d, the arbiter none)", b, fi.Size(), len(data))
+		}
+	}
+}
+
+// glusterEnv is a glusterd in a network namespace, for the adoption tests.
+type glusterEnv struct {
+	t    *testing.T
+	ns   string
+	host string
+	gd   *proc
+}
+
+// newGlusterEnv checks that GlusterFS can run here (its binaries, no other glusterd, a host name
+// that resolves to loopback) and makes sure that everything it starts is gone at the end.
+func newGlusterEnv(t *testing.T, ns string) *glusterEnv {
+	t.Helper()
+	for _, bin := range []string{"glusterd", "gluster", "glusterfs"} {
+		if _, err := exec.LookPath(bin); err != nil {
+			t.Fatalf("%s not found: make deps installs glusterfs-server and glusterfs-client", bin)
+		}
+	}
+	if out, err := exec.Command("pgrep", "-x", "glusterd").Output(); err == nil && len(out) > 0 {
+		t.Fatalf("a glusterd already runs on this machine (pid %s); this test runs its own and would share its state", strings.TrimSpace(string(out)))
+	}
+	// glusterd takes bricks only by a host name that resolves to one of its addresses; inside
+	// the test's namespace that is loopback.
+	host, err := os.Hostname()
+	if err != nil {
+		t.Fatal(err)
+	}
+	addrs, err := net.LookupHost(host)
+	loop := false
+	for _, a := range addrs {
+		loop = loop || net.ParseIP(a).IsLoopback()
+	}
+	if err != nil || !loop {
+		t.Fatalf("host name %s resolves to %v (%v), not to a loopback address: glusterd in the test's network namespace could not take bricks by name", host, addrs, err)
+	}
+	g := &glusterEnv{t: t, ns: ns, host: host}
+	t.Cleanup(g.kill)
+	return g
+}
+
+// start runs glusterd and waits until it answers.
+func (g *glusterEnv) start() {
+	g.t.Helper()
+	g.gd = startProc(g.t, nsCommand(context.Background(), g.ns, "glusterd", "-N", "--log-level", "WARNING"))
+	eventually(g.t, 20*time.Second, "glusterd answers", func() bool {
+		return nsCommand(context.Background(), g.ns, "gluster", "--mode=script", "volume", "list").Run() == nil
+	})
+}
+
+// cli runs a gluster command, failing the test when it fails.
+func (g *glusterEnv) cli(args ...string) string {
+	g.t.Helper()
+	out, err := nsCommand(context.Background(), g.ns, "gluster", append([]string{"--mode=script"}, args...)...).CombinedOutput()
+	if err != nil {
+		log := ""
+		if g.gd != nil {
+			log = g.gd.log()
+		}
+		g.t.Fatalf("gluster %s: %v\n%s\nglusterd:\n%s", strings.Join(args, " "), err, out, log)
+	}
+	return string(out)
+}
+
+// serve creates volume vol (layout: "replica", "2" and the like) over bricks with force, starts
+// it and mounts it on mnt with GlusterFS's FUSE client. The volume is dropped at the end of the
+// test if it still exists then.
+func (g *glusterEnv) serve(vol string, layout, bricks []string, mnt string) {
+	g.t.Helper()
+	g.t.Cleanup(func() { // before glusterd stops (cleanups run last first)
+		g.unmount(mnt)
+		_ = nsCommand(context.Background(), g.ns, "gluster", "--mode=script", "volume", "stop", vol, "force").Run()
+		_ = nsCommand(context.Background(), g.ns, "gluster", "--mode=script", "volume", "delete", vol).Run()
+	})
+	g.cli(append(createArgs(vol, layout, g.host, bricks), "force")...)
+	g.cli("volume", "start", vol)
+	// nsenter, not ip netns exec: the latter runs the command in a mount namespace of its own,
+	// where the FUSE mount would be invisible to this test.
+	if out, err := exec.Command("nsenter", "--net=/var/run/netns/"+g.ns, "glusterfs", "--volfile-server="+g.host, "--volfile-id=/"+vol, mnt).CombinedOutput(); err != nil {
+		g.t.Fatalf("glusterfs FUSE mount: %v\n%s", err, out)
+	}
+	eventually(g.t, 20*time.Second, "the FUSE mount", func() bool {
+		b, _ := os.ReadFile("/proc/self/mounts")
+		return strings.Contains(string(b), mnt+" fuse.glusterfs")
+	})
+}
+
+func (g *glusterEnv) unmount(mnt string) { _ = exec.Command("umount", mnt).Run() }
+
+// drop unmounts, stops and deletes the volume; its bricks keep their data and xattrs.
+func (g *glusterEnv) drop(vol, mnt string) {
+	g.t.Helper()
+	g.unmount(mnt)
+	g.cli("volume", "stop", vol)
+	g.cli("volume", "delete", vol)
+}
+
+// kill stops glusterd and whatever it started in the namespace (bricks, self-heal daemon).
+func (g *glusterEnv) kill() {
+	if g.gd != nil {
+		g.gd.stop(5 * time.Second)
+		g.gd = nil
+	}
+	if out, err := exec.Command("ip", "netns", "pids", g.ns).Output(); err == nil {
+		for _, f := range strings.Fields(string(out)) {
+			var pid int
+			if _, err := fmt.Sscan(f, &pid); err != nil {
+				continue
+			}
+			if comm, err := os.ReadFile(fmt.Sprintf("/proc/%d/comm", pid)); err == nil && strings.HasPrefix(string(comm), "gluster") {
+				_ = syscall.Kill(pid, syscall.SIGKILL)
+			}
+		}
+	}
+}
+
+// weftNode starts a weft daemon on 127.0.0.1 in namespace ns, its state under dir.
+func weftNode(t *testing.T, ns, dir string) *daemonNode {
+	t.Helper()
+	n := &daemonNode{ip: "127.0.0.1", state: filepath.Join(dir, "weft"), sock: filepath.Join(dir, "weft.sock")}
+	n.start(t, t, ns)
+	return n
+}
+
+// createArgs is `volume create vol LAYOUT... host:brick...`, for gluster and weft alike.
+func createArgs(vol string, layout []string, host string, bricks []string) []string {
+	out := append([]string{"volume", "create", vol}, layout...)
+	for _, b := range bricks {
+		out = append(out, host+":"+b)
+	}
+	return out
+}
+
+// makeDirs makes the named directories under dir and returns their paths.
+func makeDirs(t *testing.T, dir string, names ...string) []string {
+	t.Helper()
+	var out []string
+	for _, n := range names {
+		p := filepath.Join(dir, n)
+		if err := os.Mkdir(p, 0o755); err != nil {
+			t.Fatal(err)
+		}
+		out = append(out, p)
+	}
+	return out
+}
+
+// mountNFS connects an NFS client inside namespace ns to addr and mounts /vol; the client is
+// closed at the end of the test.
+func mountNFS(ctx context.Context, t *testing.T, ns, addr, vol string) (*nfstest.Client, []byte) {
+	t.Helper()
+	c, err := dialNFSInNS(ctx, ns, addr)
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { c.Close() })
+	root, st, err := c.Mnt(ctx, "/"+vol)
+	if err != nil || st != 0 {
+		t.Fatalf("MNT /%s: %v %d", vol, err, st)
+	}
+	return c, root
+}
+
+// lookupPath looks a slash-separated path up from dir, component by component.
+func lookupPath(ctx context.Context, t *testing.T, c *nfstest.Client, dir []byte, p string) []byte {
+	t.Helper()
+	h := dir
+	for _, comp := range strings.Split(p, "/") {
+		var err error
+		if h, err = c.LookupFH(ctx, h, comp); err != nil {
+			t.Fatalf("LOOKUP %s (%s): %v", p, comp, err)
+		}
+	}
+	return h
+}
+
+// nfsReadAll reads a whole file over NFS.
+func nfsReadAll(ctx context.Context, t *testing.T, c *nfstest.Client, fh []byte) []byte {
+	t.Helper()
+	var got []byte
+	for {
+		data, eof, st, err := c.ReadFast(ctx, fh, uint64(len(got)), 64<<10)
+		if err != nil || st != 0 {
+			t.Fatalf("READ: %v %d", err, st)
+		}
+		got = append(got, data...)
+		if eof || len(data) == 0 {
+			return got
+		}
+	}
 }
