@@ -19,6 +19,7 @@ import (
 	"golang.org/x/sys/unix"
 
 	"github.com/weftfs/weft/gateway/nfstest"
+	"github.com/weftfs/weft/graph"
 	"github.com/weftfs/weft/membership/api"
 )
 
@@ -366,6 +367,56 @@ func TestDaemonCluster(t *testing.T) {
 			}
 			if sz, err := unix.Getxattr(p, "trusted.glusterfs.volume-id", nil); err == nil || sz > 0 {
 				t.Errorf("brick %s carries a volume id after the failed create", p)
+			}
+		}
+	})
+
+	t.Run("AdoptBricksOnOtherNodes", func(t *testing.T) {
+		// Bricks of a volume that no longer exists (as GlusterFS or a deleted volume leaves
+		// them: data and a volume id), on the two nodes other than the one asked: their checks
+		// report the id over the peer API, and the volume created with force takes it.
+		const id = "6f1c2a9e-3b4d-4e5f-8a7b-9c0d1e2f3a4b"
+		g, err := graph.ParseGFID(id)
+		if err != nil {
+			t.Fatal(err)
+		}
+		old := []string{brick(b, "ad"), brick(c, "ad")}
+		stranger := brick(c, "ad-other")
+		for i, spec := range append(append([]string{}, old...), stranger) {
+			p := spec[strings.Index(spec, ":")+1:]
+			vid := g
+			if i == 2 {
+				vid[0] ^= 0xff // another volume's
+			}
+			if err := unix.Setxattr(p, "trusted.glusterfs.volume-id", vid[:], 0); err != nil {
+				t.Fatal(err)
+			}
+			if err := os.WriteFile(filepath.Join(p, "kept"), []byte("data kept from "+p), 0o644); err != nil {
+				t.Fatal(err)
+			}
+		}
+		if _, err := weftCLI(a, append([]string{"volume", "create", "ad", "replica", "2"}, old...)...); err == nil || !strings.Contains(err.Error(), "already part of a volume") {
+			t.Fatalf("create without force over bricks with an id: %v", err)
+		}
+		if _, err := weftCLI(a, "volume", "create", "ad", old[0], stranger, "force"); err == nil || !strings.Contains(err.Error(), "different volumes") || !strings.Contains(err.Error(), stranger) {
+			t.Fatalf("create over bricks of two volumes: %v", err)
+		}
+		out, err := weftCLI(a, append(append([]string{"volume", "create", "ad", "replica", "2"}, old...), "force")...)
+		if err != nil || !strings.Contains(out, id) {
+			t.Fatalf("create with force: %q, %v; want the bricks' id %s", out, err, id)
+		}
+		var vs []api.VolumeInfo
+		cliJSON(t, a, &vs, "volume", "info", "ad")
+		if len(vs) != 1 || vs[0].ID != id {
+			t.Fatalf("volume info ad: %+v", vs)
+		}
+		if _, err := weftCLI(a, "volume", "start", "ad"); err != nil {
+			t.Fatal(err)
+		}
+		waitVolume(t, a, "ad", 2, 3) // the brick processes accepted the bricks
+		for _, args := range [][]string{{"volume", "stop", "ad"}, {"volume", "delete", "ad"}} {
+			if _, err := weftCLI(a, args...); err != nil {
+				t.Fatalf("%v: %v", args, err)
 			}
 		}
 	})
