@@ -45,6 +45,25 @@ func Activate(t testing.TB, top graph.Xlator) *graph.Graph {
 	return g
 }
 
+// ActivateUp builds and activates a graph over top, finalised when the test ends, and tells top
+// that each of kids is up: for cluster translators over in-process children, which send it no
+// CHILD_UP of their own.
+func ActivateUp(t testing.TB, top graph.Xlator, kids ...graph.Xlator) *graph.Graph {
+	t.Helper()
+	g, err := graph.NewGraph(top)
+	if err != nil {
+		t.Fatalf("graphtest: build graph: %v", err)
+	}
+	if err := g.Activate(context.Background()); err != nil {
+		t.Fatalf("graphtest: activate: %v", err)
+	}
+	t.Cleanup(g.Fini)
+	for _, k := range kids {
+		top.Notify(context.Background(), graph.EventChildUp, k)
+	}
+	return g
+}
+
 // Memory returns an activated storage/memory leaf (its own graph), finalised by t.Cleanup.
 func Memory(t testing.TB) graph.Xlator {
 	t.Helper()

@@ -9,6 +9,7 @@ import (
 	"golang.org/x/sys/unix"
 
 	"github.com/weftfs/weft/graph"
+	"github.com/weftfs/weft/graph/graphtest"
 	_ "github.com/weftfs/weft/graph/xlators/storage/memory"
 )
 
@@ -337,19 +338,8 @@ func TestITransform(t *testing.T) {
 	}
 }
 
-// activate builds and activates a graph over top, finalised when the test ends, and tells top
-// that each of its children is up (in-process leaves send no CHILD_UP of their own to it).
+// activate builds and activates a graph over top and tells top its children are up.
 func activate(t testing.TB, top graph.Xlator, kids ...graph.Xlator) {
 	t.Helper()
-	g, err := graph.NewGraph(top)
-	if err != nil {
-		t.Fatal(err)
-	}
-	if err := g.Activate(context.Background()); err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(g.Fini)
-	for _, k := range kids {
-		top.Notify(context.Background(), graph.EventChildUp, k)
-	}
+	graphtest.ActivateUp(t, top, kids...)
 }

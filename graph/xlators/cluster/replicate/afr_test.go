@@ -12,6 +12,7 @@ import (
 	"golang.org/x/sys/unix"
 
 	"github.com/weftfs/weft/graph"
+	"github.com/weftfs/weft/graph/graphtest"
 	_ "github.com/weftfs/weft/graph/xlators/storage/memory"
 )
 
@@ -29,17 +30,7 @@ func newAFR(t *testing.T, n int, opts map[string]string) (*AFR, []graph.Xlator) 
 	if err != nil {
 		t.Fatal(err)
 	}
-	g, err := graph.NewGraph(top)
-	if err != nil {
-		t.Fatal(err)
-	}
-	if err := g.Activate(context.Background()); err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(g.Fini)
-	for _, l := range leaves {
-		top.Notify(context.Background(), graph.EventChildUp, l)
-	}
+	graphtest.ActivateUp(t, top, leaves...)
 	return top.(*AFR), leaves
 }
 

@@ -40,12 +40,8 @@ func newAFROver(t testing.TB, opts map[string]string, kids ...graph.Xlator) *AFR
 	if err != nil {
 		t.Fatal(err)
 	}
-	graphtest.Activate(t, top)
-	a := top.(*AFR)
-	for _, k := range kids {
-		a.Notify(context.Background(), graph.EventChildUp, k)
-	}
-	return a
+	graphtest.ActivateUp(t, top, kids...)
+	return top.(*AFR)
 }
 
 // tree describes a child's whole namespace: path → "gfid type perm uid gid size sha256(data)".
