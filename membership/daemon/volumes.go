@@ -58,12 +58,13 @@ func resolveBricks(st *store.State, specs []string) ([]store.Brick, error) {
 // toVolgen converts a stored volume for volgen; bricks are addressed by their peer's address.
 func toVolgen(st *store.State, v *store.Volume) *volgen.Volume {
 	g := &volgen.Volume{Name: v.Name, ID: v.ID, Replica: v.Replica, Arbiter: v.Arbiter, Options: v.Options}
-	for _, b := range v.Bricks {
+	ids := v.BrickIDs()
+	for i, b := range v.Bricks {
 		host := b.Host
 		if p := st.Peers[b.PeerID]; p != nil {
 			host = p.Address
 		}
-		g.Bricks = append(g.Bricks, volgen.Brick{Host: host, Path: b.Path, Port: b.Port})
+		g.Bricks = append(g.Bricks, volgen.Brick{Host: host, Path: b.Path, Port: b.Port, ID: ids[i]})
 	}
 	return g
 }

@@ -394,9 +394,13 @@ func createVolume(s *State, c *Command) (*Volume, error) {
 	if err := checkNewBricks(s, v.Bricks); err != nil {
 		return nil, err
 	}
+	if err := checkBrickIDs(v); err != nil {
+		return nil, err
+	}
 	if err := assignPorts(s, v.Bricks); err != nil {
 		return nil, err
 	}
+	v.ensureBrickIDs()
 	v.Status = StatusCreated
 	v.Version = 1
 	v.RemoveBrick = nil
@@ -442,12 +446,19 @@ func addBricks(s *State, v *Volume, c *Command) error {
 	if err := assignPorts(s, nb); err != nil {
 		return err
 	}
+	v.ensureBrickIDs()
+	next := v.nextBrickNum()
+	for i := range nb {
+		nb[i].ID = BrickID(v.Name, next+i)
+	}
 	v.Bricks = append(v.Bricks, nb...)
 	v.Version++
 	return nil
 }
 
 func removeBrick(v *Volume, c *Command) error {
+	// The bricks that stay keep their names (and so their replicas' changelogs about them).
+	v.ensureBrickIDs()
 	switch c.Op {
 	case OpRemoveBrickStart:
 		if v.RemoveBrick != nil {
@@ -541,6 +552,10 @@ func replaceBrick(s *State, v *Volume, c *Command) error {
 	if err := assignPorts(s, nb); err != nil {
 		return err
 	}
+	// The new brick takes the old one's name: its replicas' changelogs blame it for what the
+	// old brick missed, which is what makes the heal fill it.
+	v.ensureBrickIDs()
+	nb[0].ID = v.Bricks[idx].ID
 	v.Bricks[idx] = nb[0]
 	v.Version++
 	return nil

@@ -242,3 +242,96 @@ func TestFSMDeduplicatesRetries(t *testing.T) {
 		t.Fatalf("retry of a rejected request: %+v", r)
 	}
 }
+
+// TestFSMBrickIDsAreStable: a brick keeps its ID (its protocol/client name, which names the
+// changelog xattrs its replicas keep about it) whatever is removed before it, a new brick never
+// takes a name that was used, a replacement takes the name of the brick it replaces, and a
+// volume stored before IDs existed keeps its positional names through its first brick change.
+// Regression: remove-brick of the first replica set of a 2 × 2 volume renamed the second set's
+// bricks VOL-client-0/1, so the changelogs they kept as VOL-client-2/3 blamed nobody.
+func TestFSMBrickIDsAreStable(t *testing.T) {
+	f := newTestFSM(t)
+	idx := uint64(10)
+	run := func(c *Command) {
+		t.Helper()
+		idx++
+		if e := applyLog(f, idx, c).Err; e != "" {
+			t.Fatal(e)
+		}
+	}
+	ids := func(name string) string {
+		st, _ := f.State()
+		return strings.Join(st.Volumes[name].BrickIDs(), " ")
+	}
+	run(&Command{Op: OpVolumeCreate, Volume: &Volume{Name: "v", ID: "i", Replica: 2, Bricks: bricks("127.0.0.1:/a", "127.0.0.2:/a", "127.0.0.1:/b", "127.0.0.2:/b")}})
+	if got := ids("v"); got != "v-client-0 v-client-1 v-client-2 v-client-3" {
+		t.Fatalf("created: %s", got)
+	}
+	run(&Command{Op: OpRemoveBrickStart, Name: "v", Bricks: bricks("127.0.0.1:/a", "127.0.0.2:/a")})
+	run(&Command{Op: OpRemoveBrickCommit, Name: "v"})
+	if got := ids("v"); got != "v-client-2 v-client-3" {
+		t.Fatalf("after removing the first set: %s, want v-client-2 v-client-3", got)
+	}
+	run(&Command{Op: OpAddBrick, Name: "v", Bricks: bricks("127.0.0.1:/c", "127.0.0.3:/c")})
+	if got := ids("v"); got != "v-client-2 v-client-3 v-client-4 v-client-5" {
+		t.Fatalf("after add-brick: %s", got)
+	}
+	run(&Command{Op: OpReplaceBrick, Name: "v", Old: &bricks("127.0.0.2:/b")[0], New: &bricks("127.0.0.3:/b")[0]})
+	if got := ids("v"); got != "v-client-2 v-client-3 v-client-4 v-client-5" {
+		t.Fatalf("after replace-brick: %s", got)
+	}
+	st, _ := f.State()
+	if b := st.Volumes["v"].Bricks[1]; b.String() != "127.0.0.3:/b" || b.ID != "v-client-3" {
+		t.Fatalf("the replacement is %s %s, want 127.0.0.3:/b v-client-3", b, b.ID)
+	}
+
+	// A volume stored before IDs existed (no IDs in its record): named by position, and those
+	// names recorded before its first brick change.
+	old := st.Volumes["v"].Clone()
+	old.Name = "old"
+	old.Bricks = bricks("127.0.0.1:/o1", "127.0.0.2:/o1", "127.0.0.1:/o2", "127.0.0.2:/o2")
+	f.mu.Lock()
+	f.state.Volumes["old"] = old
+	f.mu.Unlock()
+	if got := ids("old"); got != "old-client-0 old-client-1 old-client-2 old-client-3" {
+		t.Fatalf("legacy volume: %s", got)
+	}
+	run(&Command{Op: OpRemoveBrickStart, Name: "old", Bricks: bricks("127.0.0.1:/o1", "127.0.0.2:/o1")})
+	run(&Command{Op: OpRemoveBrickCommit, Name: "old"})
+	if got := ids("old"); got != "old-client-2 old-client-3" {
+		t.Fatalf("legacy volume after removing its first set: %s", got)
+	}
+
+	// IDs given at create (an imported GlusterFS volume's brick-ids, gaps and all) are kept;
+	// malformed, partial or repeated ones are refused.
+	run(&Command{Op: OpVolumeCreate, Volume: &Volume{Name: "g", ID: "gi", Replica: 2, Bricks: withIDs(bricks("127.0.0.1:/g1", "127.0.0.2:/g1", "127.0.0.1:/g2", "127.0.0.2:/g2"), "g-client-0", "g-client-1", "g-client-4", "g-client-5")}})
+	if got := ids("g"); got != "g-client-0 g-client-1 g-client-4 g-client-5" {
+		t.Fatalf("imported ids: %s", got)
+	}
+	run(&Command{Op: OpAddBrick, Name: "g", Bricks: bricks("127.0.0.1:/g3", "127.0.0.3:/g3")})
+	if got := ids("g"); got != "g-client-0 g-client-1 g-client-4 g-client-5 g-client-6 g-client-7" {
+		t.Fatalf("imported ids after add-brick: %s", got)
+	}
+	for _, tc := range []struct {
+		ids  []string
+		want string
+	}{
+		{[]string{"h-client-0", ""}, "give all or none"},
+		{[]string{"h-client-0", "h-client-0"}, "given twice"},
+		{[]string{"h-client-0", "g-client-1"}, "is not h-client-N"},
+		{[]string{"h-client-0", "h-client-01"}, "is not h-client-N"},
+	} {
+		idx++
+		c := &Command{Op: OpVolumeCreate, Volume: &Volume{Name: "h", ID: "hi", Replica: 2, Bricks: withIDs(bricks("127.0.0.1:/h", "127.0.0.2:/h"), tc.ids...)}}
+		if e := applyLog(f, idx, c).Err; !strings.Contains(e, tc.want) {
+			t.Errorf("ids %q: %q, want %q", tc.ids, e, tc.want)
+		}
+	}
+}
+
+func withIDs(bs []Brick, ids ...string) []Brick {
+	for i := range bs {
+		bs[i].ID = ids[i]
+	}
+	return bs
+}

@@ -90,10 +90,95 @@ type Brick struct {
 	Host   string `json:"host"` // as given on the command line
 	Path   string `json:"path"`
 	Port   int    `json:"port"`
+	// ID is the brick's name in its volume's client graph, VOL-client-N (GlusterFS's
+	// brick-id). It stays the brick's for as long as the brick is in the volume, whatever is
+	// added or removed around it: the changelog xattrs its replicas keep about it
+	// (trusted.afr.VOL-client-N, what a heal reads) are named by it, so a name that moved
+	// with the brick's position would make them blame another brick, or nobody. Volumes stored
+	// before IDs existed have none; their bricks are named by position until a command
+	// changes the brick list, which first records those names (ensureBrickIDs).
+	ID string `json:"id,omitempty"`
 }
 
 // String returns HOST:/path.
 func (b Brick) String() string { return b.Host + ":" + b.Path }
+
+// BrickID returns the ID of the n-th brick a volume named vol was given: VOL-client-N.
+func BrickID(vol string, n int) string { return fmt.Sprintf("%s-client-%d", vol, n) }
+
+// brickNum returns N of an ID VOL-client-N of volume vol.
+func brickNum(vol, id string) (int, bool) {
+	rest, ok := strings.CutPrefix(id, vol+"-client-")
+	if !ok || rest == "" || len(rest) > 6 || (len(rest) > 1 && rest[0] == '0') {
+		return 0, false
+	}
+	n := 0
+	for _, c := range rest {
+		if c < '0' || c > '9' {
+			return 0, false
+		}
+		n = n*10 + int(c-'0')
+	}
+	return n, true
+}
+
+// BrickIDs returns the IDs of v's bricks in order: their own, or for a volume stored before
+// IDs existed, their positions' (what volfiles named them by).
+func (v *Volume) BrickIDs() []string {
+	out := make([]string, len(v.Bricks))
+	for i, b := range v.Bricks {
+		out[i] = b.ID
+		if out[i] == "" {
+			out[i] = BrickID(v.Name, i)
+		}
+	}
+	return out
+}
+
+// ensureBrickIDs gives the bricks of a volume stored before IDs existed the names their
+// positions gave them, before a command moves bricks around.
+func (v *Volume) ensureBrickIDs() {
+	for i, id := range v.BrickIDs() {
+		v.Bricks[i].ID = id
+	}
+}
+
+// nextBrickNum is the N of the next brick added to v: one above the highest in use
+// (glusterd_get_next_available_brickid), so that no ID is ever reused while changelogs
+// naming an earlier brick could remain.
+func (v *Volume) nextBrickNum() int {
+	next := 0
+	for _, id := range v.BrickIDs() {
+		if n, ok := brickNum(v.Name, id); ok && n >= next {
+			next = n + 1
+		}
+	}
+	return next
+}
+
+// checkBrickIDs checks IDs given with a new volume's bricks (an imported GlusterFS volume's
+// brick-ids): all or none, each VOL-client-N, no two alike.
+func checkBrickIDs(v *Volume) error {
+	given := 0
+	seen := map[string]bool{}
+	for _, b := range v.Bricks {
+		if b.ID == "" {
+			continue
+		}
+		given++
+		if _, ok := brickNum(v.Name, b.ID); !ok {
+			return fmt.Errorf("brick %s: id %q is not %s-client-N", b, b.ID, v.Name)
+		}
+		if seen[b.ID] {
+			return fmt.Errorf("brick id %s is given twice", b.ID)
+		}
+		seen[b.ID] = true
+	}
+	if given != 0 && given != len(v.Bricks) {
+		return fmt.Errorf("brick ids given for %d of %d bricks: give all or none", given, len(v.Bricks))
+	}
+	return nil
+}
 
 // RemoveBrick records a remove-brick operation between start and commit.
 type RemoveBrick struct {

@@ -33,6 +33,9 @@ type Brick struct {
 	Host string // address clients connect to and the brick listens on
 	Path string
 	Port int
+	// ID names the brick's protocol/client (VOL-client-N, stable over the brick's life in the
+	// volume: store.Brick.ID); empty: ClientName of its position.
+	ID string
 }
 
 // Volume is a volume's definition.
@@ -345,8 +348,9 @@ func hostPort(h string, p int) string {
 	return h + ":" + strconv.Itoa(p)
 }
 
-// ClientName returns the name of the protocol/client of brick i (VOL-client-i), which is also
-// the name in its replica set's afr-pending-xattr and trusted.afr.* xattrs.
+// ClientName returns the name of the protocol/client of the brick at position i that has no
+// ID of its own (VOL-client-i), which is also its name in its replica set's afr-pending-xattr
+// and trusted.afr.* xattrs.
 func ClientName(vol string, i int) string { return fmt.Sprintf("%s-client-%d", vol, i) }
 
 // ClientVolfile returns the client volfile of the volume (what gateways load).
@@ -368,7 +372,10 @@ func ClientVolfile(v *Volume, p Params) (*volfile.Volfile, error) {
 		if p.Secret != "" {
 			o["auth.secret"] = p.Secret
 		}
-		n := ClientName(v.Name, i)
+		n := b.ID
+		if n == "" {
+			n = ClientName(v.Name, i)
+		}
 		vols = append(vols, vol(n, TypeClient, o))
 		clients = append(clients, n)
 	}

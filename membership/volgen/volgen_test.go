@@ -172,6 +172,32 @@ func TestClientStructure(t *testing.T) {
 	}
 }
 
+// TestClientNamesFromBrickIDs: bricks that carry IDs (kept across remove-brick, or a GlusterFS
+// volume's brick-ids with gaps) are named by them, in the clients and in afr-pending-xattr,
+// which is what their replicas' changelog xattrs are named by.
+func TestClientNamesFromBrickIDs(t *testing.T) {
+	v := mkVolume("v", 2, 0, 4, nil)
+	for i, id := range []string{"v-client-2", "v-client-3", "v-client-6", "v-client-7"} {
+		v.Bricks[i].ID = id
+	}
+	vf, err := ClientVolfile(v, testParams())
+	if err != nil {
+		t.Fatal(err)
+	}
+	if r := vf.Lookup("v-replicate-0"); r == nil || r.Options["afr-pending-xattr"] != "v-client-2,v-client-3" || strings.Join(r.Subvolumes, " ") != "v-client-2 v-client-3" {
+		t.Fatalf("replicate-0 %+v", r)
+	}
+	if r := vf.Lookup("v-replicate-1"); r == nil || r.Options["afr-pending-xattr"] != "v-client-6,v-client-7" {
+		t.Fatalf("replicate-1 %+v", r)
+	}
+	if c := vf.Lookup("v-client-6"); c == nil || c.Options["remote-subvolume"] != "/bricks/v/b2" {
+		t.Fatalf("client-6 %+v", c)
+	}
+	if vf.Lookup("v-client-0") != nil {
+		t.Fatal("a positional client name next to the bricks' own")
+	}
+}
+
 func TestOptions(t *testing.T) {
 	p := testParams()
 	dist := mkVolume("d", 1, 0, 2, nil)
