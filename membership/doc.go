@@ -8,6 +8,8 @@
 //     state machine that applies validated commands to it, and the durable file log under raft.
 //   - volgen: brick and client volfiles from a volume's definition (glusterd-volgen.c).
 //   - api: the management API's request and reply types, its HMAC authentication and client.
+//   - glusterd: reads GlusterFS volume definitions from glusterd's working directory, for
+//     `weft volume import` (glusterd-store.c's format).
 //   - daemon: the running daemon: raft + memberlist + API server + volume operations +
 //     supervision of brick and gateway processes (glusterd's glusterd-op-sm, -svc, -pmap).
 package membership
