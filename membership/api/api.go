@@ -56,6 +56,15 @@ type CreateRequest struct {
 	Arbiter int      `json:"arbiter,omitempty"`
 	Bricks  []string `json:"bricks"` // HOST:/path
 	Force   bool     `json:"force,omitempty"`
+	// Options are set on the volume as it is created, validated as `volume set` validates
+	// them (`weft volume import` carries a GlusterFS volume's options this way).
+	Options map[string]string `json:"options,omitempty"`
+	// VolumeID, when set, is the volume id the bricks must carry (an imported GlusterFS
+	// volume's): the create is refused if they carry another, or none.
+	VolumeID string `json:"volume_id,omitempty"`
+	// BrickIDs, when set, name the bricks' clients (VOL-client-N, one per brick, in order):
+	// an imported GlusterFS volume's brick-ids, which its replicas' changelogs use.
+	BrickIDs []string `json:"brick_ids,omitempty"`
 }
 
 // VolumeRequest names a volume, for start, stop, delete, statedump.

@@ -1,10 +1,15 @@
 package daemon
 
 import (
+	"context"
+	"fmt"
+	"net/http"
 	"os"
+	"os/exec"
 	"path/filepath"
 	"strings"
 	"testing"
+	"time"
 
 	"golang.org/x/sys/unix"
 
@@ -73,5 +78,104 @@ func TestCheckBricksAndAdoptedID(t *testing.T) {
 	}
 	if f := foreignIDs(map[string]string{"h:" + b1: gid, "h:" + stranger: other}, gid); len(f) != 1 || !strings.Contains(f[0], stranger) {
 		t.Fatalf("foreign bricks for add-brick: %v", f)
+	}
+}
+
+// fakeGlusterfsd starts a process whose command line is a GlusterFS brick process's for brick
+// (argv[0] glusterfsd, --brick-name BRICK), and returns its pid.
+func fakeGlusterfsd(t *testing.T, brick string) int {
+	t.Helper()
+	self, err := os.Executable()
+	if err != nil {
+		t.Fatal(err)
+	}
+	cmd := &exec.Cmd{Path: self, Args: []string{"/usr/sbin/glusterfsd", "-s", "vm", "--volfile-id", "gv.vm.b", "--brick-name", brick, "-l", "/dev/null"},
+		Env: append(os.Environ(), "WEFT_FAKE_GLUSTERFSD=1")}
+	if err := cmd.Start(); err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { _ = cmd.Process.Kill(); _ = cmd.Wait() })
+	return cmd.Process.Pid
+}
+
+// TestGlusterfsdServing finds the GlusterFS brick process of a directory by its command line,
+// and only of that directory.
+func TestGlusterfsdServing(t *testing.T) {
+	dir := t.TempDir()
+	b1, b2 := filepath.Join(dir, "b1"), filepath.Join(dir, "b2")
+	pid := fakeGlusterfsd(t, b1)
+	if got := glusterfsdServing("/proc", b1); len(got) != 1 || got[0] != pid {
+		t.Fatalf("serving %s: %v, want [%d]", b1, got, pid)
+	}
+	if got := glusterfsdServing("/proc", b1+"/"); len(got) != 1 {
+		t.Fatalf("serving %s/: %v", b1, got)
+	}
+	if got := glusterfsdServing("/proc", b2); len(got) != 0 {
+		t.Fatalf("serving %s: %v, want none", b2, got)
+	}
+}
+
+// TestCreateForImport: the create `weft volume import` sends — force, the volume id the bricks
+// must carry, the GlusterFS brick-ids, and options — is all or nothing: a brick GlusterFS still
+// serves, bricks of another volume, or an invalid option refuse it with nothing created; the
+// volume it creates names its clients by the given brick-ids (gaps and all) and has the options.
+func TestCreateForImport(t *testing.T) {
+	a := newNode(t, "a")
+	a.start(t)
+	bs := mkBricks(t, 4)
+	const gid = "a47925d5-c6a3-4ab8-9a56-1ec7c33bf862"
+	g, _ := graph.ParseGFID(gid)
+	var specs []string
+	for _, b := range bs {
+		if err := unix.Setxattr(b, VolumeIDXattr, g[:], 0); err != nil {
+			t.Fatalf("setxattr (needs root): %v", err)
+		}
+		specs = append(specs, "127.0.0.1:"+b)
+	}
+	req := func() *api.CreateRequest {
+		return &api.CreateRequest{Name: "gv", Replica: 2, Bricks: specs, Force: true, VolumeID: gid,
+			BrickIDs: []string{"gv-client-2", "gv-client-3", "gv-client-4", "gv-client-5"},
+			Options:  map[string]string{"network.ping-timeout": "17", "cluster.favorite-child-policy": "mtime"}}
+	}
+	pid := fakeGlusterfsd(t, bs[2])
+	for _, tc := range []struct {
+		edit func(*api.CreateRequest)
+		want string
+	}{
+		{func(*api.CreateRequest) {}, fmt.Sprintf("GlusterFS still serves it (glusterfsd pid %d)", pid)},
+		{func(r *api.CreateRequest) { r.VolumeID = "0b7e1d1c-2f6e-4c55-8d43-5b1e0c6a9f10" }, "the bricks carry volume id " + gid + ", and 0b7e1d1c-2f6e-4c55-8d43-5b1e0c6a9f10 was expected"},
+		{func(r *api.CreateRequest) { r.Options["performance.write-behind"] = "off" }, `option "performance.write-behind": no such volume option`},
+		{func(r *api.CreateRequest) { r.Options["network.ping-timeout"] = "never" }, "network.ping-timeout"},
+		{func(r *api.CreateRequest) { r.BrickIDs = r.BrickIDs[:3] }, "3 brick ids for 4 bricks"},
+		{func(r *api.CreateRequest) { r.BrickIDs[1] = "gv-client-2" }, "given twice"},
+	} {
+		r := req()
+		tc.edit(r)
+		if _, err := a.post("/v1/volumes/create", r); err == nil || !strings.Contains(err.Error(), tc.want) {
+			t.Errorf("create: %v, want %q", err, tc.want)
+		}
+		if _, ok := a.volumes(t)["gv"]; ok {
+			t.Fatal("a refused create left a volume")
+		}
+		if tc.want[:9] == "GlusterFS" {
+			unix.Kill(pid, unix.SIGKILL)
+			waitFor(t, 5*time.Second, func() bool { return len(glusterfsdServing("/proc", bs[2])) == 0 }, "the fake glusterfsd to exit")
+		}
+	}
+	if _, err := a.post("/v1/volumes/create", req()); err != nil {
+		t.Fatal(err)
+	}
+	v := a.volumes(t)["gv"]
+	if v.ID != gid || v.Options["network.ping-timeout"] != "17" || v.Options["cluster.favorite-child-policy"] != "mtime" {
+		t.Fatalf("created %+v", v)
+	}
+	var vf map[string]string
+	if err := a.cli.Do(context.Background(), http.MethodGet, "/v1/volfile?volume=gv", nil, &vf); err != nil {
+		t.Fatal(err)
+	}
+	for _, want := range []string{"afr-pending-xattr gv-client-2,gv-client-3", "afr-pending-xattr gv-client-4,gv-client-5", "volume gv-client-5", "option network.ping-timeout 17"} {
+		if !strings.Contains(vf["volfile"], want) {
+			t.Fatalf("client volfile has no %q:\n%s", want, vf["volfile"])
+		}
 	}
 }

@@ -23,6 +23,10 @@ func TestMain(m *testing.M) {
 		supervisedChild()
 		return
 	}
+	if os.Getenv("WEFT_FAKE_GLUSTERFSD") != "" { // a process that looks like a brick of GlusterFS
+		time.Sleep(2 * time.Minute)
+		return
+	}
 	os.Exit(m.Run())
 }
 

@@ -147,6 +147,9 @@ func checkLocalBricks(host string, req *api.CheckBricksRequest) (map[string]stri
 		if err := unix.Access(p, unix.W_OK|unix.X_OK); err != nil {
 			return nil, fmt.Errorf("brick %s: not writable: %w", name, err)
 		}
+		if pids := glusterfsdServing("/proc", p); len(pids) > 0 {
+			return nil, fmt.Errorf("brick %s: GlusterFS still serves it (glusterfsd pid %s): stop the GlusterFS volume, or its brick processes, first", name, joinInts(pids))
+		}
 		buf := make([]byte, 64)
 		n, err := unix.Getxattr(p, VolumeIDXattr, buf)
 		ours := false
@@ -247,9 +250,23 @@ func (d *Daemon) hCreate(ctx context.Context, _ *http.Request, body []byte) (any
 	if err != nil {
 		return nil, wrap(err)
 	}
+	if len(req.BrickIDs) > 0 {
+		if len(req.BrickIDs) != len(bricks) {
+			return nil, wrap(fmt.Errorf("%d brick ids for %d bricks", len(req.BrickIDs), len(bricks)))
+		}
+		for i := range bricks {
+			bricks[i].ID = req.BrickIDs[i]
+		}
+	}
 	c := &store.Command{Op: store.OpVolumeCreate, Volume: &store.Volume{Name: req.Name, ID: newUUID(), Replica: req.Replica, Arbiter: req.Arbiter, Bricks: bricks}}
 	if _, err := store.ApplyCommand(st.Clone(), c); err != nil { // the checks the commit repeats
 		return nil, wrap(err)
+	}
+	if len(req.Options) > 0 {
+		if err := checkOptions(st, c.Volume, req.Options); err != nil {
+			return nil, wrap(err)
+		}
+		c.Volume.Options = req.Options
 	}
 	found, err := d.stageBricks(ctx, st, c.Volume.ID, bricks, req.Force)
 	if err != nil {
@@ -258,6 +275,12 @@ func (d *Daemon) hCreate(ctx context.Context, _ *http.Request, body []byte) (any
 	adopted, err := adoptedID(st, found)
 	if err != nil {
 		return nil, wrap(err)
+	}
+	if req.VolumeID != "" && adopted != req.VolumeID {
+		if adopted == "" {
+			return nil, wrap(fmt.Errorf("the bricks carry no volume id, and volume id %s was expected: they are not that volume's bricks", req.VolumeID))
+		}
+		return nil, wrap(fmt.Errorf("the bricks carry volume id %s, and %s was expected: they are not that volume's bricks", adopted, req.VolumeID))
 	}
 	if adopted != "" {
 		c.Volume.ID = adopted
@@ -331,26 +354,7 @@ func (d *Daemon) hSet(ctx context.Context, _ *http.Request, body []byte) (any, e
 	if len(req.Options) == 0 {
 		return nil, errors.New("volume set: no option given")
 	}
-	gv := toVolgen(st, v)
-	keys := make([]string, 0, len(req.Options))
-	for k := range req.Options {
-		keys = append(keys, k)
-	}
-	sort.Strings(keys)
-	for _, k := range keys {
-		if err := volgen.CheckOption(gv, k, req.Options[k], volgen.Params{}); err != nil {
-			return nil, fmt.Errorf("volume set: %w", err)
-		}
-	}
-	merged := *gv
-	merged.Options = map[string]string{}
-	for k, val := range gv.Options {
-		merged.Options[k] = val
-	}
-	for k, val := range req.Options {
-		merged.Options[k] = val
-	}
-	if err := volgen.CheckClientOptions(&merged); err != nil {
+	if err := checkOptions(st, v, req.Options); err != nil {
 		return nil, fmt.Errorf("volume set: %w", err)
 	}
 	res, err := d.apply(ctx, &store.Command{Op: store.OpVolumeSet, Name: req.Name, Options: req.Options, ExpectVersion: v.Version})
@@ -358,6 +362,31 @@ func (d *Daemon) hSet(ctx context.Context, _ *http.Request, body []byte) (any, e
 		return nil, fmt.Errorf("volume set: %w", err)
 	}
 	return api.Message{Message: "volume set: success", Volume: res.Volume}, nil
+}
+
+// checkOptions validates options about to be set on v (each against the option specs of the
+// translators it lands on, then the client lists together with v's other options).
+func checkOptions(st *store.State, v *store.Volume, opts map[string]string) error {
+	gv := toVolgen(st, v)
+	keys := make([]string, 0, len(opts))
+	for k := range opts {
+		keys = append(keys, k)
+	}
+	sort.Strings(keys)
+	for _, k := range keys {
+		if err := volgen.CheckOption(gv, k, opts[k], volgen.Params{}); err != nil {
+			return err
+		}
+	}
+	merged := *gv
+	merged.Options = map[string]string{}
+	for k, val := range gv.Options {
+		merged.Options[k] = val
+	}
+	for k, val := range opts {
+		merged.Options[k] = val
+	}
+	return volgen.CheckClientOptions(&merged)
 }
 
 func (d *Daemon) hReset(ctx context.Context, _ *http.Request, body []byte) (any, error) {
