@@ -289,6 +289,7 @@ GlusterFS volume in place.`,
 	})
 	addTaskCommands(vc, &mf)
 	addProfileCommand(vc, &mf)
+	vc.AddCommand(importCommand(&mf))
 	rootCmd.AddCommand(vc)
 }
 
