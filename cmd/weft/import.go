@@ -108,6 +108,34 @@ func (p *importPlan) print(w io.Writer) {
 	}
 }
 
+// checkAgainstGlusterd refuses a `volume create ... force` that would adopt a GlusterFS
+// volume whose definition is still in glusterd's directory dir under the same name, when
+// creating it by position would get it wrong: bricks in another order than GlusterFS's, or
+// brick-ids that are not their positions (after a GlusterFS remove-brick), under which its
+// replicas' changelogs name the bricks. `weft volume import` carries both.
+func checkAgainstGlusterd(dir string, req *api.CreateRequest) error {
+	if !req.Force {
+		return nil
+	}
+	def, err := glusterd.ReadVolume(dir, req.Name)
+	if err != nil {
+		return nil // no (readable) GlusterFS definition of this name here
+	}
+	use := fmt.Sprintf("use `weft volume import %s`, which takes them from GlusterFS's definition", req.Name)
+	if len(def.Bricks) != len(req.Bricks) || def.Replica != req.Replica {
+		return fmt.Errorf("volume create: %s: GlusterFS's definition of %s in %s has %d bricks, replica %d; %s", req.Name, req.Name, dir, len(def.Bricks), def.Replica, use)
+	}
+	for i, b := range def.Bricks {
+		if _, path, _ := strings.Cut(req.Bricks[i], ":"); path != b.Path {
+			return fmt.Errorf("volume create: %s: brick %d is %s in GlusterFS's definition of %s (%s), not %s: a brick order other than GlusterFS's pairs the wrong bricks as replicas; %s", req.Name, i+1, b.Spec(), req.Name, dir, req.Bricks[i], use)
+		}
+		if want := fmt.Sprintf("%s-client-%d", req.Name, i); b.ID != want {
+			return fmt.Errorf("volume create: %s: brick %s has brick-id %s in GlusterFS's definition (%s), not %s: its replicas' changelogs name it so, and a create names bricks by position; %s", req.Name, b.Spec(), b.ID, dir, want, use)
+		}
+	}
+	return nil
+}
+
 // importCommand is `weft volume import` (no GlusterFS counterpart: it is the way off GlusterFS).
 func importCommand(mf *mgmtFlags) *cobra.Command {
 	var dir string

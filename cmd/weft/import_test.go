@@ -7,6 +7,8 @@ import (
 
 	"github.com/spf13/cobra"
 	"github.com/spf13/pflag"
+
+	"github.com/weftfs/weft/membership/api"
 )
 
 // runCLI runs the weft command line with args and returns what it printed and its error.
@@ -79,6 +81,39 @@ func TestImportErrors(t *testing.T) {
 		out, err := runCLI(append([]string{"volume", "import", "--dry-run=false"}, tc.args...)...)
 		if err == nil || !strings.Contains(err.Error(), tc.want) {
 			t.Errorf("%v: %v, want %q\n%s", tc.args, err, tc.want, out)
+		}
+	}
+}
+
+// TestCreateForceChecksGlusterdDefinition: `volume create NAME ... force` over a GlusterFS
+// volume whose definition glusterd still has is refused when creating it by position would
+// get it wrong (bricks out of GlusterFS's order, or brick-ids that are not positions after a
+// GlusterFS remove-brick), pointing at `weft volume import`; when it matches, or without force,
+// or without a definition of that name, the create goes ahead.
+func TestCreateForceChecksGlusterdDefinition(t *testing.T) {
+	const td = "../../membership/glusterd/testdata/"
+	create := func(args ...string) *api.CreateRequest {
+		req, err := parseCreateArgs(args)
+		if err != nil {
+			t.Fatal(err)
+		}
+		return req
+	}
+	for _, tc := range []struct {
+		dir  string
+		req  *api.CreateRequest
+		want string
+	}{
+		{td + "glusterd", create("gfx", "replica", "2", "h:/tmp/gfx/b0", "h:/tmp/gfx/b1", "h:/tmp/gfx/b2", "h:/tmp/gfx/b3", "force"), ""},
+		{td + "glusterd", create("gfx", "replica", "2", "h:/tmp/gfx/b0", "h:/tmp/gfx/b2", "h:/tmp/gfx/b1", "h:/tmp/gfx/b3", "force"), "brick 2 is vm:/tmp/gfx/b1 in GlusterFS's definition"},
+		{td + "glusterd", create("gfx", "h:/tmp/gfx/b0", "h:/tmp/gfx/b1", "h:/tmp/gfx/b2", "h:/tmp/gfx/b3", "force"), "has 4 bricks, replica 2"},
+		{td + "glusterd", create("gfx", "replica", "2", "h:/tmp/gfx/b0", "h:/tmp/gfx/b2", "h:/tmp/gfx/b1", "h:/tmp/gfx/b3"), ""},
+		{td + "after-remove-brick", create("gfx", "replica", "2", "h:/tmp/gfx/b2", "h:/tmp/gfx/b3", "h:/tmp/gfx/b4", "h:/tmp/gfx/b5", "force"), "has brick-id gfx-client-2 in GlusterFS's definition"},
+		{td + "after-remove-brick", create("other", "h:/tmp/x", "force"), ""},
+	} {
+		err := checkAgainstGlusterd(tc.dir, tc.req)
+		if (tc.want == "") != (err == nil) || (err != nil && (!strings.Contains(err.Error(), tc.want) || !strings.Contains(err.Error(), "weft volume import"))) {
+			t.Errorf("%s %v: %v, want %q", tc.dir, tc.req.Bricks, err, tc.want)
 		}
 	}
 }

@@ -12,6 +12,7 @@ import (
 	"github.com/spf13/cobra"
 
 	"github.com/weftfs/weft/membership/api"
+	"github.com/weftfs/weft/membership/glusterd"
 )
 
 // parseCreateArgs parses GlusterFS's `volume create NAME [replica N [arbiter 1]] BRICK... [force]`.
@@ -86,6 +87,9 @@ GlusterFS volume in place.`,
 		RunE: func(cmd *cobra.Command, args []string) error {
 			req, err := parseCreateArgs(args)
 			if err != nil {
+				return err
+			}
+			if err := checkAgainstGlusterd(glusterd.DefaultDir, req); err != nil {
 				return err
 			}
 			return post("/v1/volumes/create", req)(cmd)
