@@ -182,3 +182,49 @@ func dataCopy(p string) ([]byte, bool) {
 	b, err := os.ReadFile(p)
 	return b, err == nil
 }
+
+// TestShardedGlusterFSVolumeRefused: a volume with GlusterFS's shard translator on (the virt
+// profile oVirt and Proxmox hyperconverged setups use) keeps a large file's blocks past the
+// first under .shard on the bricks. Neither `weft volume import` nor `volume create ... force`
+// takes it: served by Weft, which has no shard translator, such a file would read back cut at
+// its first block.
+func TestShardedGlusterFSVolumeRefused(t *testing.T) {
+	ns := newNetNS(t)
+	gl := newGlusterEnv(t, ns)
+	dir := t.TempDir()
+	const vol = "gshard"
+	const glusterdDir = "/var/lib/glusterd"
+	bricks := makeDirs(t, dir, "b0")
+	mnt := makeDirs(t, dir, "mnt")[0]
+	gl.start()
+	gl.serve(vol, nil, bricks, mnt)
+	t.Cleanup(func() { _ = os.RemoveAll(filepath.Join(glusterdDir, "vols", vol)) })
+	gl.cli("volume", "set", vol, "features.shard", "on")
+	gl.cli("volume", "set", vol, "features.shard-block-size", "4MB")
+	data := bytes.Repeat([]byte("a VM image, sharded;"), 10<<20/20)
+	if err := os.WriteFile(filepath.Join(mnt, "disk.img"), data, 0o644); err != nil {
+		t.Fatal(err)
+	}
+	gl.unmount(mnt)
+	if fi, err := os.Stat(filepath.Join(bricks[0], "disk.img")); err != nil || fi.Size() >= int64(len(data)) {
+		t.Fatalf("the base file on the brick: %v, %v; GlusterFS did not shard it", fi, err)
+	}
+	if shards, err := os.ReadDir(filepath.Join(bricks[0], ".shard")); err != nil || len(shards) < 2 {
+		t.Fatalf("the brick's .shard directory: %d entries, %v", len(shards), err)
+	}
+	gl.kill()
+
+	node := weftNode(t, ns, dir)
+	if out, err := weftCLI(node, "volume", "import", vol, "--glusterd-dir", glusterdDir, "--host", gl.host+"="+node.ip); err == nil || !strings.Contains(err.Error(), "a sharded volume (features.shard=on") {
+		t.Fatalf("import of a sharded volume: %v\n%s", err, out)
+	}
+	if err := os.RemoveAll(filepath.Join(glusterdDir, "vols", vol)); err != nil { // as after `gluster volume delete`
+		t.Fatal(err)
+	}
+	if out, err := weftCLI(node, "volume", "create", vol, node.ip+":"+bricks[0], "force"); err == nil || !strings.Contains(err.Error(), "holds GlusterFS shards (.shard)") {
+		t.Fatalf("create force over a sharded volume's brick: %v\n%s", err, out)
+	}
+	if out, _ := weftCLI(node, "volume", "list"); strings.Contains(out, vol) {
+		t.Fatal("a refused create left a volume")
+	}
+}

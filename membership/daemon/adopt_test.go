@@ -179,3 +179,22 @@ func TestCreateForImport(t *testing.T) {
 		}
 	}
 }
+
+// TestShardedBricksRefused: a brick of a sharded GlusterFS volume (a .shard directory in its
+// root) is not adopted, with force or without: its large files are not whole on it.
+func TestShardedBricksRefused(t *testing.T) {
+	p := filepath.Join(t.TempDir(), "b")
+	if err := os.MkdirAll(filepath.Join(p, ShardDir), 0o755); err != nil {
+		t.Fatal(err)
+	}
+	g, _ := graph.ParseGFID("a47925d5-c6a3-4ab8-9a56-1ec7c33bf862")
+	if err := unix.Setxattr(p, VolumeIDXattr, g[:], 0); err != nil {
+		t.Fatalf("setxattr (needs root): %v", err)
+	}
+	for _, force := range []bool{true, false} {
+		_, err := checkLocalBricks("h", &api.CheckBricksRequest{VolumeID: "5d1c0f5e-8f4e-4b8a-9a2d-6c3b2e1f0a99", Paths: []string{p}, Force: force})
+		if err == nil || (force && !strings.Contains(err.Error(), "holds GlusterFS shards (.shard)")) {
+			t.Errorf("force %v: %v", force, err)
+		}
+	}
+}

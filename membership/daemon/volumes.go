@@ -25,6 +25,10 @@ import (
 // VolumeIDXattr is the brick root's volume id xattr (bricks/posix writes it).
 const VolumeIDXattr = "trusted.glusterfs.volume-id"
 
+// ShardDir is where GlusterFS's shard translator keeps the blocks of files past their first
+// (shard.h GF_SHARD_DIR), in the root of every brick of a sharded volume.
+const ShardDir = ".shard"
+
 // parseBrick splits HOST:/path.
 func parseBrick(s string) (host, path string, err error) {
 	i := strings.Index(s, ":/")
@@ -162,6 +166,11 @@ func checkLocalBricks(host string, req *api.CheckBricksRequest) (map[string]stri
 				ours = true
 			} else if !req.Force {
 				return nil, fmt.Errorf("brick %s: is already part of a volume (it carries %s %s; use force to reuse it with its data)", name, VolumeIDXattr, found[p])
+			}
+		}
+		if req.Force && !ours {
+			if fi, err := os.Lstat(filepath.Join(p, ShardDir)); err == nil && fi.IsDir() {
+				return nil, fmt.Errorf("brick %s: holds GlusterFS shards (%s): the volume was sharded (features.shard), and Weft, which has no shard translator, would serve its large files cut at their first block and corrupt them on write", name, ShardDir)
 			}
 		}
 		if ours || req.Force {

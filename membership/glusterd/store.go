@@ -251,6 +251,9 @@ func parseInfo(name string, info *kv) (*Volume, []string, error) {
 	if n%v.Replica != 0 {
 		return nil, nil, fmt.Errorf("count=%d bricks is not a multiple of replica_count=%d", n, v.Replica)
 	}
+	if sh, ok := info.get("features.shard"); ok && onValue(sh) {
+		return nil, nil, errors.New(ShardRefusal)
+	}
 	bricks := make([]string, n)
 	for i, k := range info.keys {
 		val := info.vals[i]
@@ -281,6 +284,22 @@ func parseInfo(name string, info *kv) (*Volume, []string, error) {
 		}
 	}
 	return v, bricks, nil
+}
+
+// ShardRefusal says why a sharded volume is not taken over: its big files are not whole on the
+// bricks, and serving them as if they were would cut them short and corrupt them on write.
+const ShardRefusal = "a sharded volume (features.shard=on, as GlusterFS's virt profile for VM images sets): " +
+	"GlusterFS keeps every block of a file past the first (features.shard-block-size, 64MB by default) under .shard on the bricks, " +
+	"and Weft has no shard translator, so it would serve those files cut at their first block and corrupt them on write; " +
+	"copy the data off and back onto an unsharded volume, or keep this one on GlusterFS"
+
+// onValue reports whether a GlusterFS boolean option value is on (gf_string2boolean).
+func onValue(v string) bool {
+	switch strings.ToLower(strings.TrimSpace(v)) {
+	case "on", "yes", "true", "enable", "1":
+		return true
+	}
+	return false
 }
 
 var uuidRE = regexp.MustCompile(`^[0-9a-fA-F]{8}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{12}$`)

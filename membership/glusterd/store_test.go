@@ -114,6 +114,8 @@ func TestReadBrokenStores(t *testing.T) {
 		{"arbiter with replica 2", edit(string(info), "replica_count=2", "replica_count=2\narbiter_count=1"), "", "replica 3 arbiter 1 only"},
 		{"thin arbiter", edit(string(info), "disperse_count=0", "thin_arbiter_count=1"), "", "thin-arbiter volume"},
 		{"stripe", edit(string(info), "disperse_count=0", "stripe_count=2"), "", "striped volume"},
+		{"sharded", edit(string(info), "nfs.disable=on", "features.shard=on"), "", "a sharded volume (features.shard=on"},
+		{"sharded (enable)", edit(string(info), "nfs.disable=on", "features.shard=enable"), "", "a sharded volume"},
 		{"bad brick id", "", edit(string(brick), "brick-id=gfx-client-1", "brick-id=other-client-1"), `brick-id "other-client-1" is not gfx-client-N`},
 		{"same brick id twice", "", edit(string(brick), "brick-id=gfx-client-1", "brick-id=gfx-client-0"), "both have brick-id gfx-client-0"},
 		{"relative path", "", edit(string(brick), "path=/tmp/gfx/b1", "path=tmp/gfx/b1"), "not a clean absolute path"},
