@@ -18,7 +18,11 @@ var notCarried = map[string]string{
 	"nfs.disable": "it switched off GlusterFS's own NFS server (gNFS); serving the volume over NFS is what Weft is for",
 	"auth.allow": "it listed the volume's GlusterFS (FUSE) clients; Weft's bricks are reached by Weft's own gateways " +
 		"and self-heal daemons. To limit which NFS clients may mount, set nfs.rpc-auth-allow",
-	"auth.reject": "it listed GlusterFS clients to refuse; to refuse NFS clients, set nfs.rpc-auth-reject",
+	"auth.reject":              "it listed GlusterFS clients to refuse; to refuse NFS clients, set nfs.rpc-auth-reject",
+	"features.read-only":       "Weft has no read-only translator: the volume is WRITABLE through Weft",
+	"features.worm":            "Weft has no WORM translator: files are not write-once through Weft",
+	"features.worm-file-level": "Weft has no WORM translator: files are not write-once through Weft",
+	"features.quota":           "Weft does not enforce quotas: the limits set on directories are not applied",
 }
 
 // importPlan is what `weft volume import` creates from a GlusterFS volume definition.
@@ -55,6 +59,9 @@ func planImport(def *glusterd.Volume, hosts map[string]string) (*importPlan, err
 	for _, k := range def.OptionKeys() {
 		val := def.Options[k]
 		if why, ok := notCarried[strings.Replace(k, "auth.addr.", "auth.", 1)]; ok {
+			if strings.HasPrefix(k, "features.") && !glusterd.On(val) {
+				why = "off in GlusterFS, and Weft has no such feature"
+			}
 			p.skipped = append(p.skipped, fmt.Sprintf("%s %s: %s", k, val, why))
 			continue
 		}

@@ -9,6 +9,7 @@ import (
 	"github.com/spf13/pflag"
 
 	"github.com/weftfs/weft/membership/api"
+	"github.com/weftfs/weft/membership/glusterd"
 )
 
 // runCLI runs the weft command line with args and returns what it printed and its error.
@@ -63,6 +64,31 @@ func TestImportDryRun(t *testing.T) {
 		if !strings.Contains(out, want) {
 			t.Errorf("no %q in:\n%s", want, out)
 		}
+	}
+}
+
+// TestImportOptionReasons: features whose absence changes what clients may do are named with
+// what it means when they were on, and plainly when off.
+func TestImportOptionReasons(t *testing.T) {
+	def := &glusterd.Volume{Name: "v", ID: "5561f175-e5f4-41c6-97ec-806b7940345d", Replica: 1,
+		Bricks:  []glusterd.Brick{{Host: "h", Path: "/b", ID: "v-client-0"}},
+		Options: map[string]string{"features.read-only": "on", "features.quota": "off", "auth.addr.allow": "10.0.0.*", "network.ping-timeout": "9"}}
+	p, err := planImport(def, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	got := strings.Join(p.skipped, "\n")
+	for _, want := range []string{
+		"features.read-only on: Weft has no read-only translator: the volume is WRITABLE through Weft",
+		"features.quota off: off in GlusterFS, and Weft has no such feature",
+		"auth.addr.allow 10.0.0.*: it listed the volume's GlusterFS (FUSE) clients",
+	} {
+		if !strings.Contains(got, want) {
+			t.Errorf("no %q in:\n%s", want, got)
+		}
+	}
+	if len(p.req.Options) != 1 || p.req.Options["network.ping-timeout"] != "9" {
+		t.Errorf("carried %v", p.req.Options)
 	}
 }
 

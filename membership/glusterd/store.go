@@ -251,7 +251,7 @@ func parseInfo(name string, info *kv) (*Volume, []string, error) {
 	if n%v.Replica != 0 {
 		return nil, nil, fmt.Errorf("count=%d bricks is not a multiple of replica_count=%d", n, v.Replica)
 	}
-	if sh, ok := info.get("features.shard"); ok && onValue(sh) {
+	if sh, ok := info.get("features.shard"); ok && On(sh) {
 		return nil, nil, errors.New(ShardRefusal)
 	}
 	bricks := make([]string, n)
@@ -293,8 +293,8 @@ const ShardRefusal = "a sharded volume (features.shard=on, as GlusterFS's virt p
 	"and Weft has no shard translator, so it would serve those files cut at their first block and corrupt them on write; " +
 	"copy the data off and back onto an unsharded volume, or keep this one on GlusterFS"
 
-// onValue reports whether a GlusterFS boolean option value is on (gf_string2boolean).
-func onValue(v string) bool {
+// On reports whether a GlusterFS boolean option value is on (gf_string2boolean).
+func On(v string) bool {
 	switch strings.ToLower(strings.TrimSpace(v)) {
 	case "on", "yes", "true", "enable", "1":
 		return true
