@@ -3,10 +3,12 @@ package daemon
 import (
 	"context"
 	"fmt"
+	"net"
 	"net/http"
 	"os"
 	"os/exec"
 	"path/filepath"
+	"slices"
 	"strings"
 	"testing"
 	"time"
@@ -195,6 +197,33 @@ func TestShardedBricksRefused(t *testing.T) {
 		_, err := checkLocalBricks("h", &api.CheckBricksRequest{VolumeID: "5d1c0f5e-8f4e-4b8a-9a2d-6c3b2e1f0a99", Paths: []string{p}, Force: force})
 		if err == nil || (force && !strings.Contains(err.Error(), "holds GlusterFS shards (.shard)")) {
 			t.Errorf("force %v: %v", force, err)
+		}
+	}
+}
+
+// TestResolveBricksByName: a brick host that is neither a peer's address nor its name, but
+// resolves to a peer's address, is that peer's (GlusterFS volumes name bricks by host names
+// the Weft peers may not be probed by); a name that resolves to no peer is still refused.
+func TestResolveBricksByName(t *testing.T) {
+	if addrs, err := net.LookupHost("localhost"); err != nil || !slices.Contains(addrs, "127.0.0.1") {
+		t.Fatalf("localhost resolves to %v, %v: this test needs it to resolve to 127.0.0.1", addrs, err)
+	}
+	st := &store.State{Peers: map[string]*store.Peer{"a": {ID: "a", Name: "node-a", Address: "127.0.0.1"}}, Volumes: map[string]*store.Volume{}}
+	bs, err := resolveBricks(context.Background(), st, []string{"localhost:/b", "node-a:/c", "127.0.0.1:/d"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, b := range bs {
+		if b.PeerID != "a" {
+			t.Fatalf("%s: peer %q, want a", b, b.PeerID)
+		}
+	}
+	if bs[0].Host != "localhost" {
+		t.Fatalf("the brick keeps the host it was given as: %q", bs[0].Host)
+	}
+	for _, h := range []string{"no-such-host.invalid", "127.0.0.2"} {
+		if _, err := resolveBricks(context.Background(), st, []string{h + ":/b"}); err == nil || !strings.Contains(err.Error(), "is not a peer of this cluster") {
+			t.Errorf("%s: %v", h, err)
 		}
 	}
 }

@@ -6,7 +6,9 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"net"
 	"net/http"
+	"net/netip"
 	"os"
 	"path/filepath"
 	"sort"
@@ -42,8 +44,10 @@ func parseBrick(s string) (host, path string, err error) {
 	return host, path, nil
 }
 
-// resolveBricks maps HOST:/path specs to bricks of peers.
-func resolveBricks(st *store.State, specs []string) ([]store.Brick, error) {
+// resolveBricks maps HOST:/path specs to bricks of peers. HOST is a peer's address or name,
+// or a name that resolves to a peer's address (as GlusterFS takes any name of a peer: a
+// GlusterFS volume's bricks are often named by FQDN, its peers probed by address).
+func resolveBricks(ctx context.Context, st *store.State, specs []string) ([]store.Brick, error) {
 	var out []store.Brick
 	for _, s := range specs {
 		h, p, err := parseBrick(s)
@@ -52,11 +56,37 @@ func resolveBricks(st *store.State, specs []string) ([]store.Brick, error) {
 		}
 		peer := st.PeerByHost(h)
 		if peer == nil {
+			peer = peerByResolving(ctx, st, h)
+		}
+		if peer == nil {
 			return nil, fmt.Errorf("brick %s: host %s is not a peer of this cluster (add it with: weft peer probe %s)", s, h, h)
 		}
 		out = append(out, store.Brick{PeerID: peer.ID, Host: h, Path: p})
 	}
 	return out, nil
+}
+
+// peerByResolving returns the peer whose address host resolves to, if exactly one does.
+func peerByResolving(ctx context.Context, st *store.State, host string) *store.Peer {
+	if _, err := netip.ParseAddr(host); err == nil {
+		return nil // an address no peer has
+	}
+	ctx, cancel := context.WithTimeout(ctx, 3*time.Second)
+	defer cancel()
+	addrs, err := net.DefaultResolver.LookupHost(ctx, host)
+	if err != nil {
+		return nil
+	}
+	var found *store.Peer
+	for _, a := range addrs {
+		if p := st.PeerByHost(a); p != nil {
+			if found != nil && found.ID != p.ID {
+				return nil // the name covers several peers: ambiguous
+			}
+			found = p
+		}
+	}
+	return found
 }
 
 // toVolgen converts a stored volume for volgen; bricks are addressed by their peer's address.
@@ -255,7 +285,7 @@ func (d *Daemon) hCreate(ctx context.Context, _ *http.Request, body []byte) (any
 	if err != nil {
 		return nil, wrap(err)
 	}
-	bricks, err := resolveBricks(st, req.Bricks)
+	bricks, err := resolveBricks(ctx, st, req.Bricks)
 	if err != nil {
 		return nil, wrap(err)
 	}
@@ -520,7 +550,7 @@ func (d *Daemon) hAddBrick(ctx context.Context, _ *http.Request, body []byte) (a
 	if err != nil {
 		return nil, fmt.Errorf("volume add-brick: %w", err)
 	}
-	bricks, err := resolveBricks(st, req.Bricks)
+	bricks, err := resolveBricks(ctx, st, req.Bricks)
 	if err != nil {
 		return nil, fmt.Errorf("volume add-brick: %w", err)
 	}
@@ -553,7 +583,7 @@ func (d *Daemon) hRemoveBrick(ctx context.Context, _ *http.Request, body []byte)
 	}
 	var bricks []store.Brick
 	if len(req.Bricks) > 0 {
-		if bricks, err = resolveBricks(st, req.Bricks); err != nil {
+		if bricks, err = resolveBricks(ctx, st, req.Bricks); err != nil {
 			return nil, fmt.Errorf("volume remove-brick: %w", err)
 		}
 	}
@@ -640,7 +670,7 @@ func (d *Daemon) hReplaceBrick(ctx context.Context, _ *http.Request, body []byte
 	if err != nil {
 		return nil, fmt.Errorf("volume replace-brick: %w", err)
 	}
-	bs, err := resolveBricks(st, []string{req.Old, req.New})
+	bs, err := resolveBricks(ctx, st, []string{req.Old, req.New})
 	if err != nil {
 		return nil, fmt.Errorf("volume replace-brick: %w", err)
 	}
