@@ -221,6 +221,11 @@ func TestResolveBricksByName(t *testing.T) {
 	if bs[0].Host != "localhost" {
 		t.Fatalf("the brick keeps the host it was given as: %q", bs[0].Host)
 	}
+	// remove-brick names a brick by another name of its peer than create did: still that brick.
+	v := &store.Volume{Name: "v", Bricks: []store.Brick{{PeerID: "a", Host: "localhost", Path: "/b"}, {PeerID: "a", Host: "node-a", Path: "/c"}}}
+	if got := asStored(v, bs); got[0].Host != "localhost" || got[1].Host != "node-a" || got[2].Host != "127.0.0.1" {
+		t.Fatalf("as stored: %v", got)
+	}
 	for _, h := range []string{"no-such-host.invalid", "127.0.0.2"} {
 		if _, err := resolveBricks(context.Background(), st, []string{h + ":/b"}); err == nil || !strings.Contains(err.Error(), "is not a peer of this cluster") {
 			t.Errorf("%s: %v", h, err)

@@ -66,6 +66,21 @@ func resolveBricks(ctx context.Context, st *store.State, specs []string) ([]stor
 	return out, nil
 }
 
+// asStored spells each of bricks that is a brick of v (same peer, same path) the way v stores
+// it: a brick named by another of its peer's names or addresses than at create is still that
+// brick (remove-brick compares bricks as HOST:/path).
+func asStored(v *store.Volume, bricks []store.Brick) []store.Brick {
+	out := append([]store.Brick(nil), bricks...)
+	for i, b := range out {
+		for _, vb := range v.Bricks {
+			if vb.PeerID == b.PeerID && vb.Path == b.Path {
+				out[i].Host = vb.Host
+			}
+		}
+	}
+	return out
+}
+
 // peerByResolving returns the peer whose address host resolves to, if exactly one does.
 func peerByResolving(ctx context.Context, st *store.State, host string) *store.Peer {
 	if _, err := netip.ParseAddr(host); err == nil {
@@ -586,6 +601,7 @@ func (d *Daemon) hRemoveBrick(ctx context.Context, _ *http.Request, body []byte)
 		if bricks, err = resolveBricks(ctx, st, req.Bricks); err != nil {
 			return nil, fmt.Errorf("volume remove-brick: %w", err)
 		}
+		bricks = asStored(v, bricks)
 	}
 	do := func(op string) (*store.Result, error) {
 		return d.apply(ctx, &store.Command{Op: op, Name: req.Name, Bricks: bricks})
