@@ -10,6 +10,7 @@ import (
 
 	"github.com/weftfs/weft/membership/api"
 	"github.com/weftfs/weft/membership/glusterd"
+	"github.com/weftfs/weft/membership/store"
 	"github.com/weftfs/weft/membership/volgen"
 )
 
@@ -136,7 +137,7 @@ func checkAgainstGlusterd(dir string, req *api.CreateRequest) error {
 		if _, path, _ := strings.Cut(req.Bricks[i], ":"); path != b.Path {
 			return fmt.Errorf("volume create: %s: brick %d is %s in GlusterFS's definition of %s (%s), not %s: a brick order other than GlusterFS's pairs the wrong bricks as replicas; %s", req.Name, i+1, b.Spec(), req.Name, dir, req.Bricks[i], use)
 		}
-		if want := fmt.Sprintf("%s-client-%d", req.Name, i); b.ID != want {
+		if want := store.BrickID(req.Name, i); b.ID != want {
 			return fmt.Errorf("volume create: %s: brick %s has brick-id %s in GlusterFS's definition (%s), not %s: its replicas' changelogs name it so, and a create names bricks by position; %s", req.Name, b.Spec(), b.ID, dir, want, use)
 		}
 	}

@@ -140,16 +140,21 @@ func TestCreateForImport(t *testing.T) {
 			Options:  map[string]string{"network.ping-timeout": "17", "cluster.favorite-child-policy": "mtime"}}
 	}
 	pid := fakeGlusterfsd(t, bs[2])
+	stopFake := func() {
+		_ = unix.Kill(pid, unix.SIGKILL)
+		waitFor(t, 5*time.Second, func() bool { return len(glusterfsdServing("/proc", bs[2])) == 0 }, "the fake glusterfsd to exit")
+	}
 	for _, tc := range []struct {
 		edit func(*api.CreateRequest)
 		want string
+		then func()
 	}{
-		{func(*api.CreateRequest) {}, fmt.Sprintf("GlusterFS still serves it (glusterfsd pid %d)", pid)},
-		{func(r *api.CreateRequest) { r.VolumeID = "0b7e1d1c-2f6e-4c55-8d43-5b1e0c6a9f10" }, "the bricks carry volume id " + gid + ", and 0b7e1d1c-2f6e-4c55-8d43-5b1e0c6a9f10 was expected"},
-		{func(r *api.CreateRequest) { r.Options["performance.write-behind"] = "off" }, `option "performance.write-behind": no such volume option`},
-		{func(r *api.CreateRequest) { r.Options["network.ping-timeout"] = "never" }, "network.ping-timeout"},
-		{func(r *api.CreateRequest) { r.BrickIDs = r.BrickIDs[:3] }, "3 brick ids for 4 bricks"},
-		{func(r *api.CreateRequest) { r.BrickIDs[1] = "gv-client-2" }, "given twice"},
+		{func(*api.CreateRequest) {}, fmt.Sprintf("GlusterFS still serves it (glusterfsd pid %d)", pid), stopFake},
+		{func(r *api.CreateRequest) { r.VolumeID = "0b7e1d1c-2f6e-4c55-8d43-5b1e0c6a9f10" }, "the bricks carry volume id " + gid + ", and 0b7e1d1c-2f6e-4c55-8d43-5b1e0c6a9f10 was expected", nil},
+		{func(r *api.CreateRequest) { r.Options["performance.write-behind"] = "off" }, `option "performance.write-behind": no such volume option`, nil},
+		{func(r *api.CreateRequest) { r.Options["network.ping-timeout"] = "never" }, "network.ping-timeout", nil},
+		{func(r *api.CreateRequest) { r.BrickIDs = r.BrickIDs[:3] }, "3 brick ids for 4 bricks", nil},
+		{func(r *api.CreateRequest) { r.BrickIDs[1] = "gv-client-2" }, "given twice", nil},
 	} {
 		r := req()
 		tc.edit(r)
@@ -159,9 +164,8 @@ func TestCreateForImport(t *testing.T) {
 		if _, ok := a.volumes(t)["gv"]; ok {
 			t.Fatal("a refused create left a volume")
 		}
-		if tc.want[:9] == "GlusterFS" {
-			unix.Kill(pid, unix.SIGKILL)
-			waitFor(t, 5*time.Second, func() bool { return len(glusterfsdServing("/proc", bs[2])) == 0 }, "the fake glusterfsd to exit")
+		if tc.then != nil {
+			tc.then()
 		}
 	}
 	if _, err := a.post("/v1/volumes/create", req()); err != nil {

@@ -12,6 +12,8 @@ import (
 	"sort"
 	"strconv"
 	"strings"
+
+	"github.com/weftfs/weft/membership/store"
 )
 
 // DefaultDir is glusterd's working directory on Debian, Ubuntu and Red Hat systems.
@@ -322,10 +324,9 @@ func parseBrick(name string, i int, f *kv) (Brick, error) {
 	if d, _ := f.get("decommissioned"); d != "" && d != "0" {
 		return b, fmt.Errorf("brick %s is being removed (a remove-brick was started and neither committed nor stopped): finish it in GlusterFS first", b.Spec())
 	}
-	b.ID = fmt.Sprintf("%s-client-%d", name, i)
+	b.ID = store.BrickID(name, i)
 	if id, ok := f.get("brick-id"); ok {
-		n, err := strconv.Atoi(strings.TrimPrefix(id, name+"-client-"))
-		if !strings.HasPrefix(id, name+"-client-") || err != nil || n < 0 || strconv.Itoa(n) != id[len(name)+len("-client-"):] {
+		if _, ok := store.ParseBrickID(name, id); !ok {
 			return b, fmt.Errorf("brick %s: brick-id %q is not %s-client-N", b.Spec(), id, name)
 		}
 		b.ID = id

@@ -106,8 +106,8 @@ func (b Brick) String() string { return b.Host + ":" + b.Path }
 // BrickID returns the ID of the n-th brick a volume named vol was given: VOL-client-N.
 func BrickID(vol string, n int) string { return fmt.Sprintf("%s-client-%d", vol, n) }
 
-// brickNum returns N of an ID VOL-client-N of volume vol.
-func brickNum(vol, id string) (int, bool) {
+// ParseBrickID returns N of an ID VOL-client-N of volume vol (N without leading zeros).
+func ParseBrickID(vol, id string) (int, bool) {
 	rest, ok := strings.CutPrefix(id, vol+"-client-")
 	if !ok || rest == "" || len(rest) > 6 || (len(rest) > 1 && rest[0] == '0') {
 		return 0, false
@@ -149,7 +149,7 @@ func (v *Volume) ensureBrickIDs() {
 func (v *Volume) nextBrickNum() int {
 	next := 0
 	for _, id := range v.BrickIDs() {
-		if n, ok := brickNum(v.Name, id); ok && n >= next {
+		if n, ok := ParseBrickID(v.Name, id); ok && n >= next {
 			next = n + 1
 		}
 	}
@@ -166,7 +166,7 @@ func checkBrickIDs(v *Volume) error {
 			continue
 		}
 		given++
-		if _, ok := brickNum(v.Name, b.ID); !ok {
+		if _, ok := ParseBrickID(v.Name, b.ID); !ok {
 			return fmt.Errorf("brick %s: id %q is not %s-client-N", b, b.ID, v.Name)
 		}
 		if seen[b.ID] {
